@@ -1,0 +1,262 @@
+"""The GGUF text decoder in llama.cpp: embeddings in, logits or hidden states out. The only llama_cpp user.
+
+Everything native is owned by :class:`GGUFDecoder` (model, context, batches) and freed by ``close()``,
+the context manager, or, as a last resort, ``__del__`` (which tolerates interpreter shutdown).
+llama.cpp's own log lines are routed into ``logging`` (logger ``qwen_whisper_compat.llama``) through
+llama.cpp's log callback: nothing is printed and no file descriptor is redirected.
+
+The prompt is injected as one embedding batch (text-token rows read from the GGUF's ``token_embd`` plus
+the audio rows), which is what ``llama_batch_init(n, n_embd, 1)`` is for.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import threading
+from collections.abc import Sequence
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from qwen_whisper_compat.engine.gguf_file import GGUFIndex
+from qwen_whisper_compat.errors import ConversionError, ModelFolderError
+
+logger = logging.getLogger("qwen_whisper_compat.decoder")
+_native_logger = logging.getLogger("qwen_whisper_compat.llama")
+
+#: Our precision names -> llama.cpp file types (``q4_k`` is llama.cpp's Q4_K_M mix).
+QUANT_TYPES = {"q8_0": "LLAMA_FTYPE_MOSTLY_Q8_0", "q4_k": "LLAMA_FTYPE_MOSTLY_Q4_K_M"}
+
+_init_lock = threading.Lock()
+_initialised = False
+_log_callback: Any = None  # keeps the ctypes callback alive for the life of the process
+_pending: list[str] = []
+_pending_level = logging.DEBUG
+# ggml_log_level (ggml.h): 0 none, 1 debug, 2 info, 3 warn, 4 error, 5 continuation of the previous line.
+# llama.cpp's info output is a model dump per load; it goes to DEBUG so that INFO stays readable.
+_LEVELS = {0: logging.DEBUG, 1: logging.DEBUG, 2: logging.DEBUG, 3: logging.WARNING, 4: logging.ERROR}
+
+
+def _llama() -> Any:
+    """Import llama_cpp, route its native log into logging, and initialise the backend once."""
+    global _initialised, _log_callback
+    import llama_cpp
+
+    with _init_lock:
+        if not _initialised:
+
+            @llama_cpp.llama_log_callback  # type: ignore[misc]
+            def _on_log(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
+                global _pending_level
+                if level != 5:
+                    _pending_level = _LEVELS.get(level, logging.DEBUG)
+                _pending.append(text.decode("utf-8", errors="replace"))
+                if _pending[-1].endswith("\n"):
+                    line = "".join(_pending).rstrip()
+                    _pending.clear()
+                    if line:
+                        _native_logger.log(_pending_level, "%s", line)
+
+            _log_callback = _on_log
+            llama_cpp.llama_log_set(_log_callback, ctypes.c_void_p(0))
+            llama_cpp.llama_backend_init()
+            _initialised = True
+    return llama_cpp
+
+
+def default_threads() -> int:
+    """Threads for llama.cpp: the CPUs this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def quantize_gguf(src: Path, dst: Path, precision: str, threads: int = 0) -> None:
+    """Quantize an f16/f32 GGUF file with llama.cpp's own quantizer.
+
+    Tensors whose rows do not fit the k-quant block (256) fall back to a compatible type, as
+    ``llama-quantize`` does.
+    """
+    if precision not in QUANT_TYPES:
+        raise ValueError(f"unknown GGUF quantization {precision!r}; expected one of {sorted(QUANT_TYPES)}")
+    llama = _llama()
+    params = llama.llama_model_quantize_default_params()
+    params.ftype = getattr(llama, QUANT_TYPES[precision])
+    params.nthread = threads or default_threads()
+    rc = llama.llama_model_quantize(str(src).encode(), str(dst).encode(), ctypes.byref(params))
+    if rc != 0:
+        raise ConversionError(f"llama.cpp failed to quantize {src.name} to {precision} (code {rc}); see the log")
+
+
+class TokenEmbeddings:
+    """Rows of the GGUF's ``token_embd.weight`` as float32, dequantized on demand."""
+
+    def __init__(self, path: Path) -> None:
+        self._index = GGUFIndex(path)
+        info = self._index.tensors.get("token_embd.weight")
+        if info is None or len(info.shape) != 2:
+            raise ModelFolderError(f"{path} has no 2-D token_embd.weight tensor")
+        self.n_embd, self.n_vocab = info.shape
+
+    def __call__(self, ids: Sequence[int]) -> np.ndarray:
+        """Embeddings of ``ids`` as a float32 ``[len(ids), n_embd]`` array."""
+        return self._index.rows("token_embd.weight", np.asarray(ids, dtype=np.int64))
+
+
+class GGUFDecoder:
+    """One llama.cpp model + context for a GGUF text decoder.
+
+    Args:
+        path: The GGUF file.
+        n_ctx: Context size in tokens; one batch may fill all of it.
+        n_threads: CPU threads (default: all available).
+        embeddings: Also extract final hidden states (needed by the aligner).
+        kv_f32: Keep the KV cache in f32 instead of f16 (exactness over memory).
+        n_gpu_layers: Layers to offload when llama.cpp was built with a GPU backend.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        n_ctx: int = 4096,
+        n_threads: int | None = None,
+        embeddings: bool = False,
+        kv_f32: bool = False,
+        n_gpu_layers: int = 0,
+    ) -> None:
+        self._llama = llama = _llama()
+        self._stack = ExitStack()
+        self.path = Path(path)
+        mparams = llama.llama_model_default_params()
+        mparams.n_gpu_layers = n_gpu_layers
+        model = llama.llama_model_load_from_file(str(self.path).encode(), mparams)
+        if not model:
+            raise ModelFolderError(f"llama.cpp could not load {self.path}; the GGUF file is damaged or not a decoder")
+        self._stack.callback(llama.llama_model_free, model)
+        self._model = model
+        self._vocab = llama.llama_model_get_vocab(model)
+        self.n_embd = int(llama.llama_model_n_embd(model))
+        self.n_vocab = int(llama.llama_vocab_n_tokens(self._vocab))
+        cparams = llama.llama_context_default_params()
+        cparams.n_ctx = n_ctx
+        cparams.n_batch = n_ctx
+        cparams.n_ubatch = min(n_ctx, 512)
+        threads = n_threads or default_threads()
+        cparams.n_threads = threads
+        cparams.n_threads_batch = threads
+        cparams.embeddings = embeddings
+        if kv_f32:
+            cparams.type_k = cparams.type_v = 0  # GGML_TYPE_F32
+        ctx = llama.llama_init_from_model(model, cparams)
+        if not ctx:
+            self._stack.close()
+            raise ModelFolderError(f"llama.cpp could not create a context for {self.path} (n_ctx={n_ctx})")
+        self._stack.callback(llama.llama_free, ctx)
+        self._ctx = ctx
+        self.n_ctx = n_ctx
+        self.token_embeddings = TokenEmbeddings(self.path)
+        if self.token_embeddings.n_embd != self.n_embd:
+            raise ModelFolderError(f"{self.path}: token_embd width differs from the model's n_embd")
+
+    # ------------------------------------------------------------------------------------- lifetime
+    def close(self) -> None:
+        """Free the native context and model (idempotent)."""
+        stack = getattr(self, "_stack", None)
+        if stack is not None:
+            stack.close()
+            self._stack = None
+
+    def __enter__(self) -> GGUFDecoder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # interpreter shutdown: llama_cpp may already be gone
+            pass
+
+    # ----------------------------------------------------------------------------------- tokenizer
+    def tokenize(self, text: str) -> list[int]:
+        """Plain BPE of ``text``: no BOS, special-token text is not parsed."""
+        data = text.encode("utf-8")
+        cap = len(data) + 8
+        buf = (self._llama.llama_token * cap)()
+        n = self._llama.llama_tokenize(self._vocab, data, len(data), buf, cap, False, False)
+        if n < 0:
+            raise RuntimeError(f"llama_tokenize needs {-n} slots")
+        return list(buf[:n])
+
+    def token_bytes(self, token: int) -> bytes:
+        """The bytes a token stands for (special tokens render as their text)."""
+        buf = ctypes.create_string_buffer(256)
+        n = self._llama.llama_token_to_piece(self._vocab, token, buf, len(buf), 0, True)
+        return buf.raw[:n]
+
+    # ------------------------------------------------------------------------------------ evaluation
+    def reset(self) -> None:
+        """Forget the KV cache."""
+        self._llama.llama_memory_clear(self._llama.llama_get_memory(self._ctx), True)
+
+    def eval_embeddings(self, embeds: np.ndarray, start_pos: int, outputs: Sequence[int]) -> None:
+        """Run ``embeds`` (``[n, n_embd]``) at positions ``start_pos..`` and keep outputs for rows ``outputs``."""
+        embeds = np.ascontiguousarray(embeds, dtype=np.float32)
+        n = embeds.shape[0]
+        if embeds.ndim != 2 or embeds.shape[1] != self.n_embd:
+            raise ValueError(f"embeddings must be [n, {self.n_embd}], got {embeds.shape}")
+        batch = self._llama.llama_batch_init(n, self.n_embd, 1)
+        try:
+            ctypes.memmove(batch.embd, embeds.ctypes.data, embeds.nbytes)
+            self._fill(batch, n, start_pos, outputs)
+            self._decode(batch)
+        finally:
+            self._llama.llama_batch_free(batch)
+
+    def eval_tokens(self, ids: Sequence[int], start_pos: int, outputs: Sequence[int]) -> None:
+        """Run token ``ids`` at positions ``start_pos..`` and keep outputs for rows ``outputs``."""
+        n = len(ids)
+        batch = self._llama.llama_batch_init(n, 0, 1)
+        try:
+            np.ctypeslib.as_array(batch.token, shape=(n,))[:] = ids
+            self._fill(batch, n, start_pos, outputs)
+            self._decode(batch)
+        finally:
+            self._llama.llama_batch_free(batch)
+
+    def _fill(self, batch: Any, n: int, start_pos: int, outputs: Sequence[int]) -> None:
+        if start_pos + n > self.n_ctx:
+            raise ValueError(f"{start_pos + n} tokens do not fit the context of {self.n_ctx}")
+        batch.n_tokens = n
+        np.ctypeslib.as_array(batch.pos, shape=(n,))[:] = np.arange(start_pos, start_pos + n, dtype=np.int32)
+        np.ctypeslib.as_array(batch.n_seq_id, shape=(n,))[:] = 1
+        flags = np.ctypeslib.as_array(batch.logits, shape=(n,))
+        flags[:] = 0
+        flags[np.asarray(outputs, dtype=np.int64)] = 1
+        for i in range(n):
+            batch.seq_id[i][0] = 0
+
+    def _decode(self, batch: Any) -> None:
+        rc = self._llama.llama_decode(self._ctx, batch)
+        if rc != 0:
+            raise RuntimeError(f"llama_decode failed with code {rc}")
+
+    def logits(self, row: int) -> np.ndarray:
+        """Logits of batch row ``row`` of the last evaluation (a copy; -1 = last output)."""
+        ptr = self._llama.llama_get_logits_ith(self._ctx, row)
+        if not ptr:
+            raise ValueError(f"row {row} of the last batch has no logits")
+        return np.ctypeslib.as_array(ptr, shape=(self.n_vocab,)).copy()
+
+    def hidden(self, row: int) -> np.ndarray:
+        """Final-norm hidden state of batch row ``row`` (context must have ``embeddings=True``)."""
+        ptr = self._llama.llama_get_embeddings_ith(self._ctx, row)
+        if not ptr:
+            raise ValueError(f"row {row} of the last batch has no hidden state (embeddings=False?)")
+        return np.ctypeslib.as_array(ptr, shape=(self.n_embd,)).copy()
