@@ -157,7 +157,8 @@ def test_sharded_checkpoint_converts_like_a_single_file(
 ) -> None:
     """A checkpoint split into shards + index (the 1.7B layout) gives identical model files."""
     import torch
-    from safetensors.torch import load_file as load_torch, save_file
+    from safetensors.torch import load_file as load_torch
+    from safetensors.torch import save_file
 
     from qwen_whisper_compat.convert import convert_checkpoint
 
@@ -204,8 +205,9 @@ def test_converter_runs_with_torch_unimportable(
     aligner_ckpt: Path, tmp_path: Path, encoder: str, decoder: str
 ) -> None:
     out = tmp_path / "model"
+    args = [str(aligner_ckpt), str(out), "-q", "--encoder", encoder, "--decoder", decoder]
     proc = subprocess.run(
-        [sys.executable, "-c", TORCH_FREE, str(aligner_ckpt), str(out), "--encoder", encoder, "--decoder", decoder, "-q"],
+        [sys.executable, "-c", TORCH_FREE, *args],
         capture_output=True,
         text=True,
         timeout=600,

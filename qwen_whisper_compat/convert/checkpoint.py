@@ -1,14 +1,14 @@
 """Reading an official Qwen3-ASR / Qwen3-ForcedAligner checkpoint folder with numpy only.
 
 The released weights are bfloat16 safetensors (one file, or shards listed in
-``model.safetensors.index.json``). numpy has no bfloat16, so tensors are read through a memory map and
+``model.safetensors.index.json``). numpy has no bfloat16, so tensors are read as raw 16-bit words and
 widened bit-exactly to float32 (a bf16 value is the top half of the float32 with the same value).
 """
 
 from __future__ import annotations
 
 import json
-import logging
+import os
 import struct
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -27,8 +27,6 @@ from qwen_whisper_compat.engine.modeldir import (
 from qwen_whisper_compat.engine.prompt import ALIGNER_LANGUAGES, ASR_LANGUAGES
 from qwen_whisper_compat.errors import CheckpointError
 
-logger = logging.getLogger("qwen_whisper_compat.convert")
-
 INDEX_NAME = "model.safetensors.index.json"
 SINGLE_NAME = "model.safetensors"
 
@@ -39,8 +37,8 @@ _DTYPES: dict[str, np.dtype[Any]] = {
     "F64": np.dtype("<f8"),
 }
 
-# Token ids fixed by the released tokenizer (reference/qwen3_asr.md 4.1); checked against the
-# checkpoint's own tokenizer files by convert/tokenizer.py.
+# Special tokens by text; their ids are looked up in the checkpoint's own tokenizer and checked against
+# config.json (reference/qwen3_asr.md 4.1).
 _TOKEN_NAMES = {
     "endoftext": "<|endoftext|>",
     "im_start": "<|im_start|>",
@@ -118,7 +116,7 @@ class Checkpoint:
     truncated weights.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         if not self.path.is_dir():
             raise CheckpointError(f"checkpoint folder {str(self.path)!r} does not exist or is not a folder")

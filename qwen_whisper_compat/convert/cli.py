@@ -62,7 +62,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(message)s",
     )
     if not args.verbose:
-        logging.getLogger("qwen_whisper_compat.llama").setLevel(logging.WARNING)
+        for noisy in ("qwen_whisper_compat.llama", "gguf"):  # llama.cpp's model dumps, gguf's file notes
+            logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         model_dir = convert_checkpoint(
             args.src,

@@ -11,7 +11,6 @@ vocabulary projection and is stored separately (``timestamp_head.npy``), never p
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,8 +22,6 @@ from qwen_whisper_compat.convert.tokenizer import TokenizerData
 from qwen_whisper_compat.engine.modeldir import SpecialTokens
 from qwen_whisper_compat.engine.prompt import CHAT_TEMPLATE
 from qwen_whisper_compat.errors import CheckpointError
-
-logger = logging.getLogger("qwen_whisper_compat.convert")
 
 ARCH = "qwen3"
 _PREFIX = "thinker.model."
@@ -129,7 +126,7 @@ def write_decoder_gguf(
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_ti_data_to_file()
-    for i, (hf, gg) in enumerate(plan):
+    for i, (hf, _) in enumerate(plan):
         w.write_tensor_data(_gguf_array(ckpt.tensor(hf), dtype))
         if progress is not None:
             progress("decoder", i + 1, len(plan))

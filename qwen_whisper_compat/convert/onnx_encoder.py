@@ -19,10 +19,10 @@ conv stem runs on all chunks in one batched call and nothing crosses the Python 
 
 from __future__ import annotations
 
-import logging
 import math
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -31,8 +31,6 @@ from onnx import TensorProto, helper, numpy_helper
 from qwen_whisper_compat.convert.checkpoint import Checkpoint
 from qwen_whisper_compat.engine.encoder import INPUT_NAME, OUTPUT_NAME
 from qwen_whisper_compat.errors import CheckpointError
-
-logger = logging.getLogger("qwen_whisper_compat.convert")
 
 OPSET = 17
 _P = "thinker.audio_tower."
@@ -65,7 +63,7 @@ class _GraphBuilder:
     def const_f32(self, value: float, hint: str = "f") -> str:
         return self.init(self._name(hint), np.array(value, dtype=np.float32))
 
-    def op(self, op_type: str, *inputs: str, hint: str | None = None, **attrs: object) -> str:
+    def op(self, op_type: str, *inputs: str, hint: str | None = None, **attrs: Any) -> str:
         out = self._name(hint or op_type.lower())
         self.nodes.append(helper.make_node(op_type, list(inputs), [out], name=out, **attrs))
         return out

@@ -12,8 +12,6 @@ import onnx
 
 from qwen_whisper_compat.convert.onnx_encoder import save_model
 
-logger = logging.getLogger("qwen_whisper_compat.convert")
-
 #: Block size of the int4 MatMulNBits weights (per-block scale and zero point).
 INT4_BLOCK_SIZE = 32
 

@@ -49,7 +49,7 @@ def _llama() -> Any:
     with _init_lock:
         if not _initialised:
 
-            @llama_cpp.llama_log_callback  # type: ignore[misc]
+            @llama_cpp.llama_log_callback  # type: ignore[untyped-decorator]
             def _on_log(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
                 global _pending_level
                 if level != 5:
@@ -130,7 +130,7 @@ class GGUFDecoder:
         n_gpu_layers: int = 0,
     ) -> None:
         self._llama = llama = _llama()
-        self._stack = ExitStack()
+        self._stack: ExitStack | None = ExitStack()
         self.path = Path(path)
         mparams = llama.llama_model_default_params()
         mparams.n_gpu_layers = n_gpu_layers
@@ -154,7 +154,7 @@ class GGUFDecoder:
             cparams.type_k = cparams.type_v = 0  # GGML_TYPE_F32
         ctx = llama.llama_init_from_model(model, cparams)
         if not ctx:
-            self._stack.close()
+            self.close()
             raise ModelFolderError(f"llama.cpp could not create a context for {self.path} (n_ctx={n_ctx})")
         self._stack.callback(llama.llama_free, ctx)
         self._ctx = ctx
@@ -252,11 +252,13 @@ class GGUFDecoder:
         ptr = self._llama.llama_get_logits_ith(self._ctx, row)
         if not ptr:
             raise ValueError(f"row {row} of the last batch has no logits")
-        return np.ctypeslib.as_array(ptr, shape=(self.n_vocab,)).copy()
+        out: np.ndarray = np.ctypeslib.as_array(ptr, shape=(self.n_vocab,)).copy()
+        return out
 
     def hidden(self, row: int) -> np.ndarray:
         """Final-norm hidden state of batch row ``row`` (context must have ``embeddings=True``)."""
         ptr = self._llama.llama_get_embeddings_ith(self._ctx, row)
         if not ptr:
             raise ValueError(f"row {row} of the last batch has no hidden state (embeddings=False?)")
-        return np.ctypeslib.as_array(ptr, shape=(self.n_embd,)).copy()
+        out: np.ndarray = np.ctypeslib.as_array(ptr, shape=(self.n_embd,)).copy()
+        return out

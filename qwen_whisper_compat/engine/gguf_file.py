@@ -118,11 +118,14 @@ class GGUFIndex:
         row_bytes = width // block * type_size
         raw = np.frombuffer(self._mm, dtype=np.uint8, count=n_rows * row_bytes, offset=info.offset)
         picked = raw.reshape(n_rows, row_bytes)[ids]
+        out: np.ndarray
         if qtype == gguf.GGMLQuantizationType.F32:
-            return picked.view(np.float32).copy()
-        if qtype == gguf.GGMLQuantizationType.F16:
-            return picked.view(np.float16).astype(np.float32)
-        return np.asarray(gguf.quants.dequantize(picked, qtype), dtype=np.float32).reshape(len(ids), width)
+            out = picked.view(np.float32).copy()
+        elif qtype == gguf.GGMLQuantizationType.F16:
+            out = picked.view(np.float16).astype(np.float32)
+        else:
+            out = np.asarray(gguf.quants.dequantize(picked, qtype), dtype=np.float32).reshape(len(ids), width)
+        return out
 
     def close(self) -> None:
         """Unmap the file."""

@@ -76,4 +76,5 @@ def log_mel_spectrogram(audio: np.ndarray, n_mels: int = 128) -> np.ndarray:
     mel = mel_filters(n_mels) @ power.T
     log_spec = np.log10(np.maximum(mel, 1e-10))
     log_spec = np.maximum(log_spec, log_spec.max() - 8.0)
-    return ((log_spec + 4.0) / 4.0).astype(np.float32)
+    out: np.ndarray = ((log_spec + 4.0) / 4.0).astype(np.float32)
+    return out
