@@ -12,6 +12,7 @@ in ``context`` is always plain text here: a literal ``<|im_end|>`` in it cannot 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -29,6 +30,33 @@ ALIGNER_LANGUAGES = (
     "Chinese", "English", "Cantonese", "French", "German", "Italian", "Japanese", "Korean", "Portuguese",
     "Russian", "Spanish",
 )  # fmt: skip
+
+#: Prompt language name -> whisper language code.
+LANGUAGE_CODES = {
+    "Chinese": "zh", "English": "en", "Cantonese": "yue", "Arabic": "ar", "German": "de", "French": "fr",
+    "Spanish": "es", "Portuguese": "pt", "Indonesian": "id", "Italian": "it", "Korean": "ko", "Russian": "ru",
+    "Thai": "th", "Vietnamese": "vi", "Japanese": "ja", "Turkish": "tr", "Hindi": "hi", "Malay": "ms",
+    "Dutch": "nl", "Swedish": "sv", "Danish": "da", "Finnish": "fi", "Polish": "pl", "Czech": "cs",
+    "Filipino": "tl", "Persian": "fa", "Greek": "el", "Romanian": "ro", "Hungarian": "hu", "Macedonian": "mk",
+}  # fmt: skip
+_BY_CODE = {code: name for name, code in LANGUAGE_CODES.items()}
+# whisper's own names for the codes above, where they differ from the prompt names
+_ALIASES = {"tagalog": "Filipino", "mandarin": "Chinese", "farsi": "Persian"}
+
+
+def language_name(language: str, supported: Sequence[str] = ASR_LANGUAGES) -> str:
+    """The prompt name for a language given as a whisper code (``"en"``) or a name (``"english"``).
+
+    Raises:
+        ValueError: The language is not one the model supports; the message lists those it does.
+    """
+    key = language.strip()
+    name = _BY_CODE.get(key.lower()) or _ALIASES.get(key.lower()) or (key[:1].upper() + key[1:].lower())
+    if name not in supported:
+        listed = ", ".join(f"{n} ({LANGUAGE_CODES.get(n, '?')})" for n in supported)
+        raise ValueError(f"unsupported language {language!r}; supported: {listed}")
+    return name
+
 
 #: A Jinja chat template that renders the official prompt (stored in the GGUF for llama.cpp tools).
 CHAT_TEMPLATE = (
@@ -83,3 +111,72 @@ def asr_prompt(
     else:
         ids += tokenize("assistant\n")
     return Prompt(ids=ids, audio_offset=audio_offset, n_audio=n_audio)
+
+
+@dataclass(frozen=True)
+class ParsedOutput:
+    """What one decode said."""
+
+    #: Detected (or forced) prompt language name; ``""`` when the model said ``language None`` or gave none.
+    language: str
+    text: str
+    #: True when the model declared no speech (``language None``) and produced no text.
+    no_speech: bool
+
+
+def parse_output(raw: str, forced_language: str | None = None) -> ParsedOutput:
+    """Parse ``language X<asr_text>text`` as the official ``parse_asr_output`` does (repetitions fixed)."""
+    s = fix_repetitions(raw.strip())
+    if not s:
+        return ParsedOutput("", "", no_speech=False)
+    if forced_language:
+        return ParsedOutput(forced_language, s, no_speech=False)
+    if ASR_TEXT not in s:
+        return ParsedOutput("", s.strip(), no_speech=False)
+    meta, text = s.split(ASR_TEXT, 1)
+    text = text.strip()
+    if "language none" in meta.lower():
+        return ParsedOutput("", text, no_speech=not text)
+    language = ""
+    for line in meta.splitlines():
+        line = line.strip()
+        if line.lower().startswith("language "):
+            value = line[len("language ") :].strip()
+            language = value[:1].upper() + value[1:].lower() if value else ""
+            break
+    return ParsedOutput(language, text, no_speech=False)
+
+
+ASR_TEXT = "<asr_text>"
+
+
+def fix_repetitions(text: str, threshold: int = 20, max_pattern: int = 20) -> str:
+    """The official repetition repair: a character repeated more than ``threshold`` times, or a pattern of
+    up to ``max_pattern`` characters repeated at least ``threshold`` times in a row, collapses to one copy.
+    """
+    text = re.sub(r"(.)\1{%d,}" % threshold, r"\1", text, flags=re.DOTALL)
+    out: list[str] = []
+    while len(text) >= 2 * threshold:
+        found = _first_repeat(text, threshold, max_pattern)
+        if found is None:
+            break
+        i, k = found
+        end = i + threshold * k
+        while text[end : end + k] == text[i : i + k] and end + k <= len(text):
+            end += k
+        out.append(text[: i + k])
+        text = text[end:]
+    out.append(text)
+    return "".join(out)
+
+
+def _first_repeat(s: str, threshold: int, max_pattern: int) -> tuple[int, int] | None:
+    n = len(s)
+    for i in range(n - 2 * threshold + 1):
+        for k in range(1, max_pattern + 1):
+            if i + k * threshold > n:
+                break
+            pattern = s[i : i + k]
+            if all(s[i + r * k : i + (r + 1) * k] == pattern for r in range(1, threshold)):
+                return i, k
+    return None
