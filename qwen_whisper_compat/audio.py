@@ -85,7 +85,7 @@ def prepare_audio(audio: AudioInput | Any) -> np.ndarray:
             more than two dimensions, no samples, non-finite values).
     """
     if isinstance(audio, (str, os.PathLike, bytes)) or hasattr(audio, "read"):
-        return load_audio(audio)
+        return load_audio(audio)  # type: ignore[arg-type]
     if not isinstance(audio, np.ndarray) and hasattr(audio, "numpy"):
         audio = audio.detach().cpu().numpy() if hasattr(audio, "detach") else audio.numpy()
     if not isinstance(audio, np.ndarray):

@@ -91,21 +91,35 @@ def converted(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
     return get
 
 
-@pytest.fixture(scope="session")
-def official_asr(asr_ckpt: Path):  # type: ignore[no-untyped-def]
-    """The official ``Qwen3ASRModel`` (transformers backend, fp32) on the tiny bf16 checkpoint."""
+def load_official(cls, path: Path):  # type: ignore[no-untyped-def]
+    """An official ``qwen_asr`` model (transformers backend, fp32, CPU) with Qwen's own pre-tokenizer.
+
+    ``qwen-asr`` loads its processor with ``fix_mistral_regex=True``. For a checkpoint whose config.json
+    was saved by transformers 4.57.3 or later (but before 5.0), transformers 4.57.6 then swaps the Qwen2
+    pre-tokenizer regex for Mistral's, which splits CamelCase words (" getSupportActionBar" becomes four
+    tokens instead of one). The models were trained with Qwen's regex, which llama.cpp's ``qwen2``
+    pre-tokenizer and our prompt builder use, so the reference processor is reloaded without the flag.
+    """
     import torch
-    from qwen_asr import Qwen3ASRModel
+    from transformers import AutoProcessor
 
     logging.getLogger("transformers").setLevel(logging.ERROR)
-    return Qwen3ASRModel.from_pretrained(str(asr_ckpt), dtype=torch.float32, device_map="cpu")
+    model = cls.from_pretrained(str(path), dtype=torch.float32, device_map="cpu")
+    model.processor = AutoProcessor.from_pretrained(str(path))
+    return model
+
+
+@pytest.fixture(scope="session")
+def official_asr(asr_ckpt: Path):  # type: ignore[no-untyped-def]
+    """The official ``Qwen3ASRModel`` on the tiny bf16 checkpoint."""
+    from qwen_asr import Qwen3ASRModel
+
+    return load_official(Qwen3ASRModel, asr_ckpt)
 
 
 @pytest.fixture(scope="session")
 def official_aligner(aligner_ckpt: Path):  # type: ignore[no-untyped-def]
-    """The official ``Qwen3ForcedAligner`` (fp32) on the tiny bf16 aligner checkpoint."""
-    import torch
+    """The official ``Qwen3ForcedAligner`` on the tiny bf16 aligner checkpoint."""
     from qwen_asr import Qwen3ForcedAligner
 
-    logging.getLogger("transformers").setLevel(logging.ERROR)
-    return Qwen3ForcedAligner.from_pretrained(str(aligner_ckpt), dtype=torch.float32, device_map="cpu")
+    return load_official(Qwen3ForcedAligner, aligner_ckpt)

@@ -51,14 +51,15 @@ def clips(jfk: np.ndarray, shared_audio: Path) -> dict[str, np.ndarray]:
 @pytest.fixture(scope="session")
 def official_for(official_asr, tiny_checkpoint: Callable[..., Path]):  # type: ignore[no-untyped-def]
     """Factory: the official Qwen3ASRModel for a tiny checkpoint variant (cached)."""
+    from conftest import load_official
     from qwen_asr import Qwen3ASRModel
 
     cache = {("asr", "bf16"): official_asr}
 
     def get(variant: str, dtype: str = "bf16"):  # type: ignore[no-untyped-def]
         if (variant, dtype) not in cache:
-            path = str(tiny_checkpoint(variant, dtype))
-            cache[variant, dtype] = Qwen3ASRModel.from_pretrained(path, dtype=torch.float32)
+            path = tiny_checkpoint(variant, dtype)
+            cache[variant, dtype] = load_official(Qwen3ASRModel, path)
         return cache[variant, dtype]
 
     return get
@@ -206,7 +207,7 @@ def test_decoder_logits_match_official_thinker(
     with torch.no_grad(), tiny_models.windowed_reference(official_asr.model):
         ref = official_asr.model.thinker(**inputs).logits[0].numpy()
     model_dir = load_model_dir(converted(asr_ckpt, "fp32", precision))
-    with GGUFDecoder(model_dir.file_path("decoder"), n_ctx=512, kv_f32=precision == "f32") as dec:
+    with GGUFDecoder(model_dir.file_path("decoder"), n_ctx=512, exact=precision == "f32") as dec:
         prompt = asr_prompt(model_dir.manifest.tokens, dec.tokenize, len(feats), context=context, language=language)
         ours = _our_logits(dec, model_dir, prompt.ids, prompt.audio_offset, feats)
     cos = row_cosines(ours, ref)
@@ -237,7 +238,7 @@ def test_greedy_continuation_identical_for_32_tokens(
             mask = torch.cat([mask, torch.ones(1, 1, dtype=mask.dtype)], 1)
     model_dir = load_model_dir(converted(asr_ckpt, "fp32", "f32"))
     got: list[int] = []
-    with GGUFDecoder(model_dir.file_path("decoder"), n_ctx=512, kv_f32=True) as dec:
+    with GGUFDecoder(model_dir.file_path("decoder"), n_ctx=512, exact=True) as dec:
         prompt = asr_prompt(model_dir.manifest.tokens, dec.tokenize, len(feats))
         emb = dec.token_embeddings(prompt.ids)
         emb[prompt.audio_offset : prompt.audio_offset + len(feats)] = feats
@@ -302,7 +303,7 @@ def test_aligner_slots_argmax_equal_official_logits(
     assert tok.timestamp is not None
     head = np.load(model_dir.file_path("timestamp_head"))
     feats = AudioEncoder(model_dir.file_path("encoder"))(log_mel_spectrogram(wav))
-    with GGUFDecoder(model_dir.file_path("decoder"), n_ctx=1024, embeddings=True, kv_f32=True) as dec:
+    with GGUFDecoder(model_dir.file_path("decoder"), n_ctx=1024, embeddings=True, exact=True) as dec:
         ids = [tok.audio_start, *[tok.audio_pad] * len(feats), tok.audio_end]
         for w in words:
             ids += [*dec.tokenize(w), tok.timestamp, tok.timestamp]

@@ -208,7 +208,7 @@ class Checkpoint:
         except KeyError as e:
             raise CheckpointError(f"config.json: thinker_config.text_config has no {e.args[0]!r}") from e
 
-    def special_tokens(self, vocab: Mapping[str, int]) -> SpecialTokens:
+    def special_tokens(self, vocab: Mapping[str, int], special_ids: tuple[int, ...] = ()) -> SpecialTokens:
         """Special token ids, looked up in the tokenizer and checked against config.json."""
         ids: dict[str, int] = {}
         for field_name, text in _TOKEN_NAMES.items():
@@ -240,6 +240,7 @@ class Checkpoint:
             asr_text=ids["asr_text"],
             eos=(ids["im_end"], ids["endoftext"]),
             timestamp=timestamp,
+            special=special_ids,
         )
 
     def languages(self) -> tuple[str, ...]:

@@ -103,7 +103,7 @@ def _convert_into(
 ) -> Manifest:
     dec_dims = ckpt.decoder_dims()
     tok = read_tokenizer(ckpt.path, dec_dims.vocab_size)
-    tokens = ckpt.special_tokens(tok.vocab)
+    tokens = ckpt.special_tokens(tok.vocab, tok.special_ids)
     files: list[ModelFile] = []
 
     logger.info("building the ONNX audio encoder")

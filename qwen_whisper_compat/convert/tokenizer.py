@@ -34,6 +34,8 @@ class TokenizerData:
     merges: list[str]
     #: token text -> id, for every real (non-padding) token.
     vocab: dict[str, int]
+    #: Ids of the added tokens flagged special (hidden when decoding text).
+    special_ids: tuple[int, ...]
 
     @property
     def n_real(self) -> int:
@@ -57,6 +59,9 @@ def read_tokenizer(folder: Path, vocab_size: int) -> TokenizerData:
         tokens[i] = text
         types[i] = int(gguf.TokenType.NORMAL)
     for tok in added:
+        # as llama.cpp's own converter: "<|...|>"-looking tokens are CONTROL even where the source does not
+        # flag them special (llama.cpp would override them at load time anyway). Decoding text does not
+        # rely on these types: the manifest lists the source's special ids.
         tokens[tok.id] = tok.content
         control = tok.special or (tok.content.startswith("<|") and tok.content.endswith("|>"))
         types[tok.id] = int(gguf.TokenType.CONTROL if control else gguf.TokenType.USER_DEFINED)
@@ -64,7 +69,8 @@ def read_tokenizer(folder: Path, vocab_size: int) -> TokenizerData:
     if holes:
         raise CheckpointError(f"the tokenizer has no token for id(s) {holes[:5]}; the tokenizer files are incomplete")
     filled = [t if t is not None else f"[PAD{i}]" for i, t in enumerate(tokens)]
-    return TokenizerData(tokens=filled, types=types, merges=merges, vocab=vocab)
+    special = tuple(t.id for t in added if t.special)
+    return TokenizerData(tokens=filled, types=types, merges=merges, vocab=vocab, special_ids=special)
 
 
 def _read_bpe(folder: Path) -> tuple[dict[str, int], list[str]]:

@@ -15,14 +15,16 @@ import ctypes
 import logging
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from qwen_whisper_compat.engine.gguf_file import GGUFIndex
+from qwen_whisper_compat.engine.sampling import Sampler, SamplingOptions
 from qwen_whisper_compat.errors import ConversionError, ModelFolderError
 
 logger = logging.getLogger("qwen_whisper_compat.decoder")
@@ -58,8 +60,11 @@ def _llama() -> Any:
                 if _pending[-1].endswith("\n"):
                     line = "".join(_pending).rstrip()
                     _pending.clear()
+                    # llama.cpp re-types the plain Qwen token "</s>" as a control token on every load; our
+                    # text decoding uses the manifest's special ids, so this is noise, not a warning
+                    level = logging.DEBUG if "was not control-type" in line else _pending_level
                     if line:
-                        _native_logger.log(_pending_level, "%s", line)
+                        _native_logger.log(level, "%s", line)
 
             _log_callback = _on_log
             llama_cpp.llama_log_set(_log_callback, ctypes.c_void_p(0))
@@ -108,6 +113,25 @@ class TokenEmbeddings:
         return self._index.rows("token_embd.weight", np.asarray(ids, dtype=np.int64))
 
 
+@dataclass(frozen=True)
+class Generation:
+    """The result of one autoregressive decode."""
+
+    #: Generated ids, the end-of-sequence token excluded.
+    tokens: list[int]
+    #: Log-probability of each generated token under the model (temperature 1).
+    logprobs: list[float]
+    #: Why it stopped: an end-of-sequence token, the token cap, or the caller's stop check.
+    stop: Literal["eos", "max_tokens", "aborted"]
+    #: Log-probability of the end-of-sequence token that ended it (``None`` unless ``stop == "eos"``).
+    eos_logprob: float | None
+
+
+#: Called after each step with (step index, chosen token, logits, log-normalizer): the log-probability of
+#: token t at that step is ``logits[t] - log_normalizer``. The logits view is only valid during the call.
+StepHook = Callable[[int, int, np.ndarray, float], None]
+
+
 class GGUFDecoder:
     """One llama.cpp model + context for a GGUF text decoder.
 
@@ -116,7 +140,8 @@ class GGUFDecoder:
         n_ctx: Context size in tokens; one batch may fill all of it.
         n_threads: CPU threads (default: all available).
         embeddings: Also extract final hidden states (needed by the aligner).
-        kv_f32: Keep the KV cache in f32 instead of f16 (exactness over memory).
+        exact: f32 KV cache and no flash attention: logits within ~1e-5 of a float32 reference
+            (slower and more memory; for parity checks).
         n_gpu_layers: Layers to offload when llama.cpp was built with a GPU backend.
     """
 
@@ -126,7 +151,7 @@ class GGUFDecoder:
         n_ctx: int = 4096,
         n_threads: int | None = None,
         embeddings: bool = False,
-        kv_f32: bool = False,
+        exact: bool = False,
         n_gpu_layers: int = 0,
     ) -> None:
         self._llama = llama = _llama()
@@ -142,28 +167,50 @@ class GGUFDecoder:
         self._vocab = llama.llama_model_get_vocab(model)
         self.n_embd = int(llama.llama_model_n_embd(model))
         self.n_vocab = int(llama.llama_vocab_n_tokens(self._vocab))
-        cparams = llama.llama_context_default_params()
-        cparams.n_ctx = n_ctx
-        cparams.n_batch = n_ctx
-        cparams.n_ubatch = min(n_ctx, 512)
-        threads = n_threads or default_threads()
-        cparams.n_threads = threads
-        cparams.n_threads_batch = threads
-        cparams.embeddings = embeddings
-        if kv_f32:
-            cparams.type_k = cparams.type_v = 0  # GGML_TYPE_F32
-        ctx = llama.llama_init_from_model(model, cparams)
-        if not ctx:
-            self.close()
-            raise ModelFolderError(f"llama.cpp could not create a context for {self.path} (n_ctx={n_ctx})")
-        self._stack.callback(llama.llama_free, ctx)
-        self._ctx = ctx
-        self.n_ctx = n_ctx
+        self._threads = n_threads or default_threads()
+        self._embeddings = embeddings
+        self._exact = exact
+        self._ctx: Any = None
+        self.n_ctx = 0
+        self._stack.callback(self._free_context)
+        self._step_batch = llama.llama_batch_init(1, 0, 1)
+        self._stack.callback(llama.llama_batch_free, self._step_batch)
+        self.ensure_context(n_ctx)
         self.token_embeddings = TokenEmbeddings(self.path)
         if self.token_embeddings.n_embd != self.n_embd:
             raise ModelFolderError(f"{self.path}: token_embd width differs from the model's n_embd")
 
     # ------------------------------------------------------------------------------------- lifetime
+    def ensure_context(self, n_ctx: int) -> None:
+        """Make sure the context holds at least ``n_ctx`` tokens (recreated, rounded up to 256, if smaller)."""
+        if self._ctx and n_ctx <= self.n_ctx:
+            return
+        n_ctx = -(-n_ctx // 256) * 256
+        llama = self._llama
+        cparams = llama.llama_context_default_params()
+        cparams.n_ctx = n_ctx
+        cparams.n_batch = n_ctx
+        cparams.n_ubatch = min(n_ctx, 512)
+        cparams.n_threads = self._threads
+        cparams.n_threads_batch = self._threads
+        cparams.embeddings = self._embeddings
+        cparams.no_perf = False  # keep llama.cpp's own prompt/generation timings (see perf())
+        if self._exact:
+            # f16 KV and the CPU flash-attention kernel's f16 internals move logits by ~1e-3
+            cparams.type_k = cparams.type_v = 0  # GGML_TYPE_F32
+            cparams.flash_attn_type = llama.LLAMA_FLASH_ATTN_TYPE_DISABLED
+        self._free_context()
+        ctx = llama.llama_init_from_model(self._model, cparams)
+        if not ctx:
+            raise ModelFolderError(f"llama.cpp could not create a context of {n_ctx} tokens for {self.path}")
+        self._ctx, self.n_ctx = ctx, n_ctx
+
+    def _free_context(self) -> None:
+        if self._ctx:
+            self._llama.llama_free(self._ctx)
+            self._ctx = None
+            self.n_ctx = 0
+
     def close(self) -> None:
         """Free the native context and model (idempotent)."""
         stack = getattr(self, "_stack", None)
@@ -247,12 +294,94 @@ class GGUFDecoder:
         if rc != 0:
             raise RuntimeError(f"llama_decode failed with code {rc}")
 
-    def logits(self, row: int) -> np.ndarray:
-        """Logits of batch row ``row`` of the last evaluation (a copy; -1 = last output)."""
+    def generate(
+        self,
+        prompt: np.ndarray,
+        max_new_tokens: int,
+        eos: Collection[int],
+        sampling: SamplingOptions | None = None,
+        should_stop: Callable[[list[int]], bool] | None = None,
+        on_step: StepHook | None = None,
+    ) -> Generation:
+        """Prefill the prompt embeddings ``[n, n_embd]`` as one batch, then decode token by token.
+
+        Args:
+            prompt: Prompt embeddings (text-token rows and audio rows).
+            max_new_tokens: Token cap; hitting it ends the decode with ``stop="max_tokens"``.
+            eos: Ids that end the decode.
+            sampling: Greedy when omitted.
+            should_stop: Called with the tokens so far after each step; True aborts the decode.
+            on_step: Called after each step (see :data:`StepHook`).
+        """
+        n = prompt.shape[0]
+        if n + max_new_tokens > self.n_ctx:
+            raise ValueError(f"{n} prompt + {max_new_tokens} new tokens exceed the context of {self.n_ctx}")
+        sampler = Sampler(sampling or SamplingOptions())
+        self.reset()
+        self.eval_embeddings(prompt, 0, [n - 1])
+        tokens: list[int] = []
+        logprobs: list[float] = []
+        row = n - 1
+        for step in range(max_new_tokens + 1):
+            logits = self._logits_view(row)
+            token = sampler.choose(logits)
+            norm = sampler.log_normalizer(logits)
+            if on_step is not None:
+                on_step(step, token, logits, norm)
+            if token in eos:
+                return Generation(tokens, logprobs, "eos", float(logits[token]) - norm)
+            if step == max_new_tokens:
+                break
+            tokens.append(token)
+            logprobs.append(float(logits[token]) - norm)
+            if should_stop is not None and should_stop(tokens):
+                return Generation(tokens, logprobs, "aborted", None)
+            self._step(token, n + step)
+            row = 0
+        return Generation(tokens, logprobs, "max_tokens", None)
+
+    def _step(self, token: int, pos: int) -> None:
+        b = self._step_batch
+        b.n_tokens = 1
+        b.token[0] = token
+        b.pos[0] = pos
+        b.n_seq_id[0] = 1
+        b.seq_id[0][0] = 0
+        b.logits[0] = 1
+        self._decode(b)
+
+    def _logits_view(self, row: int) -> np.ndarray:
         ptr = self._llama.llama_get_logits_ith(self._ctx, row)
         if not ptr:
             raise ValueError(f"row {row} of the last batch has no logits")
-        out: np.ndarray = np.ctypeslib.as_array(ptr, shape=(self.n_vocab,)).copy()
+        view: np.ndarray = np.ctypeslib.as_array(ptr, shape=(self.n_vocab,))
+        return view
+
+    def perf(self) -> dict[str, float]:
+        """llama.cpp's own timings since the last reset: prompt and generation tokens and milliseconds."""
+        data = self._llama.llama_perf_context(self._ctx)
+        return {
+            "prompt_tokens": float(data.n_p_eval),
+            "prompt_ms": float(data.t_p_eval_ms),
+            "eval_tokens": float(data.n_eval),
+            "eval_ms": float(data.t_eval_ms),
+        }
+
+    def reset_perf(self) -> None:
+        """Zero llama.cpp's timing counters."""
+        self._llama.llama_perf_context_reset(self._ctx)
+
+    def text(self, tokens: Sequence[int], skip: Collection[int] = ()) -> str:
+        """Decode token ids to text, leaving out the ids in ``skip``; invalid UTF-8 is replaced.
+
+        With ``skip`` = the special added tokens this is the official ``skip_special_tokens=True``
+        (llama.cpp's own rule would also hide plain tokens that merely look special, such as ``</s>``).
+        """
+        return b"".join(self.token_bytes(t) for t in tokens if t not in skip).decode("utf-8", errors="replace")
+
+    def logits(self, row: int) -> np.ndarray:
+        """Logits of batch row ``row`` of the last evaluation (a copy; -1 = last output)."""
+        out: np.ndarray = self._logits_view(row).copy()
         return out
 
     def hidden(self, row: int) -> np.ndarray:

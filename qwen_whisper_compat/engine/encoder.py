@@ -9,6 +9,7 @@ previous group, because the official encoder zero-pads such a last chunk only wh
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 from collections.abc import Sequence
@@ -77,7 +78,7 @@ class AudioEncoder:
         bounds = list(range(0, n_frames, self.max_frames)) + [n_frames]
         if len(bounds) > 2 and bounds[-1] - bounds[-2] < CHUNK_FRAMES:
             del bounds[-2]
-        return list(zip(bounds[:-1], bounds[1:]))
+        return list(itertools.pairwise(bounds))
 
     def _run(self, mel: np.ndarray) -> np.ndarray:
         (out,) = self._session.run([OUTPUT_NAME], {INPUT_NAME: np.ascontiguousarray(mel)})

@@ -106,6 +106,8 @@ class SpecialTokens:
     eos: tuple[int, ...]
     #: The aligner's ``<timestamp>`` slot token; ``None`` for ASR models.
     timestamp: int | None = None
+    #: Every added token flagged special: dropped from decoded text, as ``skip_special_tokens`` does.
+    special: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -158,6 +160,7 @@ class Manifest:
         """Serialise to the JSON text written as ``manifest.json``."""
         data = asdict(self)
         data["tokens"]["eos"] = list(self.tokens.eos)
+        data["tokens"]["special"] = list(self.tokens.special)
         return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
 
     @classmethod
@@ -178,6 +181,7 @@ class Manifest:
                 raise ModelFolderError(f"manifest.json has unknown kind {kind!r} (expected 'asr' or 'aligner')")
             tokens = dict(data["tokens"])
             tokens["eos"] = tuple(tokens["eos"])
+            tokens["special"] = tuple(tokens.get("special", ()))
             return cls(
                 kind=kind,
                 converter_version=str(data["converter_version"]),

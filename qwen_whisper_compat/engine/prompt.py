@@ -154,7 +154,7 @@ def fix_repetitions(text: str, threshold: int = 20, max_pattern: int = 20) -> st
     """The official repetition repair: a character repeated more than ``threshold`` times, or a pattern of
     up to ``max_pattern`` characters repeated at least ``threshold`` times in a row, collapses to one copy.
     """
-    text = re.sub(r"(.)\1{%d,}" % threshold, r"\1", text, flags=re.DOTALL)
+    text = re.sub(rf"(.)\1{{{threshold},}}", r"\1", text, flags=re.DOTALL)
     out: list[str] = []
     while len(text) >= 2 * threshold:
         found = _first_repeat(text, threshold, max_pattern)

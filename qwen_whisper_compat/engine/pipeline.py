@@ -1,0 +1,359 @@
+"""Audio samples in, transcribed chunks out: chunking, prompting, decoding with fallback, and overlap.
+
+For each chunk (cut at a quiet point, see chunking.py): log-mel -> ONNX encoder -> prompt embeddings ->
+GGUF decode. While chunk i decodes, chunk i+1 is already being encoded on a worker thread (both native
+runtimes release the GIL). The previous chunk's text is carried into the next prompt's context; its
+audio is not re-encoded or re-prefilled.
+
+A decode that loops (few distinct tokens at the end) is stopped early and, like one whose text compresses
+too well (gzip ratio above 2.4, whisper's test), retried at the next temperature; the last temperature's
+result is kept whatever it is. Every decode is capped by a token budget derived from the chunk length, and
+a chunk that hit the cap says so (``truncated``) instead of being silently cut.
+
+This module knows nothing about whisper result shapes: it yields :class:`ChunkResult` objects.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+import zlib
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from qwen_whisper_compat.engine.chunking import split_at_quiet_points
+from qwen_whisper_compat.engine.decoder import Generation, GGUFDecoder
+from qwen_whisper_compat.engine.encoder import AudioEncoder
+from qwen_whisper_compat.engine.mel import HOP_LENGTH, SAMPLE_RATE, log_mel_spectrogram
+from qwen_whisper_compat.engine.modeldir import ModelDir, load_model_dir
+from qwen_whisper_compat.engine.prompt import asr_prompt, parse_output
+from qwen_whisper_compat.engine.sampling import SamplingOptions
+
+logger = logging.getLogger("qwen_whisper_compat.pipeline")
+
+#: The fallback temperatures of whisper; the first one is greedy decoding.
+DEFAULT_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+
+
+@dataclass(frozen=True)
+class TranscribeOptions:
+    """Everything that shapes one transcription. Validated on creation."""
+
+    #: Prompt language name to force (e.g. ``"English"``); ``None`` lets the model detect it per chunk.
+    language: str | None = None
+    #: Free text for the system turn: hot words, names, background.
+    context: str = ""
+    #: Put ``context`` into every chunk's prompt (else only the first chunk's).
+    carry_initial_context: bool = True
+    #: Put the end of the previous chunk's text into the next chunk's prompt.
+    carry_previous_text: bool = True
+    #: How many characters of the previous chunk's text to carry.
+    previous_text_chars: int = 200
+    temperatures: tuple[float, ...] = DEFAULT_TEMPERATURES
+    top_k: int = 0
+    top_p: float = 1.0
+    seed: int | None = 0
+    #: Retry when the text's gzip compression ratio is above this (``None`` = never).
+    compression_ratio_threshold: float | None = 2.4
+    #: Retry when the average token log-probability is below this (``None`` = never).
+    logprob_threshold: float | None = None
+    #: A decode whose last ``loop_window`` tokens hold at most ``loop_distinct`` distinct ids is looping.
+    loop_window: int = 15
+    loop_distinct: int = 3
+    #: Token cap per chunk; ``None`` = ``16 + tokens_per_second * chunk seconds``.
+    max_new_tokens: int | None = None
+    tokens_per_second: float = 12.0
+    #: Target chunk length and how far around it to look for a quiet point.
+    chunk_seconds: float = 30.0
+    search_seconds: float = 5.0
+    #: Encode the next chunk while the current one decodes.
+    overlap: bool = True
+    #: Benchmarks only: decode exactly the token cap, ignoring end-of-sequence tokens.
+    ignore_eos: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.temperatures or any(t < 0 for t in self.temperatures):
+            raise ValueError(f"temperatures must be a non-empty sequence of values >= 0, got {self.temperatures}")
+        if self.chunk_seconds <= 0 or self.search_seconds < 0 or self.search_seconds >= self.chunk_seconds:
+            raise ValueError("chunk_seconds must be > 0 and 0 <= search_seconds < chunk_seconds")
+        if self.loop_window < 2 or self.loop_distinct < 1:
+            raise ValueError("loop_window must be >= 2 and loop_distinct >= 1")
+        if self.max_new_tokens is not None and self.max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
+        SamplingOptions(top_k=self.top_k, top_p=self.top_p)  # validates both
+
+    def token_cap(self, seconds: float) -> int:
+        """The token budget of a chunk of ``seconds``."""
+        return self.max_new_tokens or int(16 + math.ceil(self.tokens_per_second * seconds))
+
+
+@dataclass(frozen=True)
+class ChunkResult:
+    """One transcribed chunk of the input."""
+
+    index: int
+    #: Position in the input, in seconds.
+    start: float
+    end: float
+    text: str
+    #: Token ids of ``text`` (the language header and end-of-sequence excluded).
+    tokens: tuple[int, ...]
+    #: Prompt language name detected (or forced); ``""`` for no speech or no header.
+    language: str
+    avg_logprob: float
+    compression_ratio: float
+    #: Probability the model gave to "no speech" (``language None``; with a forced language, an
+    #: immediate end of sequence).
+    no_speech_prob: float
+    #: Temperature of the decode that was kept.
+    temperature: float
+    #: The decode hit the token cap: the text may be incomplete.
+    truncated: bool
+    #: The kept decode still failed the repetition checks (every temperature was tried).
+    repetitive: bool
+
+
+@dataclass
+class PipelineStats:
+    """Where the time of the last transcription went (seconds; stages overlap when ``overlap`` is on)."""
+
+    audio_seconds: float = 0.0
+    chunks: int = 0
+    encode_seconds: float = 0.0
+    prompt_tokens: int = 0
+    prefill_seconds: float = 0.0
+    generated_tokens: int = 0
+    generate_seconds: float = 0.0
+    decode_wall_seconds: float = 0.0
+    wall_seconds: float = 0.0
+    attempts: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Encoded:
+    index: int
+    start: int
+    end: int
+    embeds: np.ndarray
+    seconds: float
+
+
+def compression_ratio(text: str) -> float:
+    """whisper's gzip compression ratio of a text (0 for empty text)."""
+    data = text.encode("utf-8")
+    return len(data) / len(zlib.compress(data)) if data else 0.0
+
+
+def chunk_context(options: TranscribeOptions, index: int, previous_text: str) -> str:
+    """The system-turn context of chunk ``index``."""
+    parts = []
+    if options.context and (index == 0 or options.carry_initial_context):
+        parts.append(options.context)
+    if options.carry_previous_text and previous_text and options.previous_text_chars > 0:
+        parts.append(previous_text[-options.previous_text_chars :])
+    return "\n".join(parts)
+
+
+class Transcriber:
+    """A loaded ASR model folder: encoder session + decoder context, reused across transcriptions.
+
+    Args:
+        model: A model folder path or a validated :class:`ModelDir` of kind ``asr``.
+        threads: CPU threads for both runtimes (0 = all available).
+        providers: onnxruntime execution providers for the encoder (default: CPU).
+        n_gpu_layers: Decoder layers to offload when llama.cpp has a GPU backend.
+        exact: Decode with an f32 KV cache and no flash attention (float32-close to the reference model;
+            slower, for parity checks).
+    """
+
+    def __init__(
+        self,
+        model: str | os.PathLike[str] | ModelDir,
+        threads: int = 0,
+        providers: list[str] | None = None,
+        n_gpu_layers: int = 0,
+        exact: bool = False,
+    ) -> None:
+        self.model_dir = model if isinstance(model, ModelDir) else load_model_dir(model, kind="asr")
+        manifest = self.model_dir.manifest
+        self.tokens = manifest.tokens
+        self.encoder = AudioEncoder(self.model_dir.file_path("encoder"), providers=providers, threads=threads)
+        self.decoder = GGUFDecoder(
+            self.model_dir.file_path("decoder"),
+            n_ctx=2048,
+            n_threads=threads or None,
+            n_gpu_layers=n_gpu_layers,
+            exact=exact,
+        )
+        self._header_token = self.decoder.tokenize("language")[0]
+        self._none_token = self.decoder.tokenize(" None")[0]
+        self._special = frozenset(self.tokens.special)
+        self.stats = PipelineStats()
+
+    def close(self) -> None:
+        """Free the decoder's native memory."""
+        self.decoder.close()
+
+    def __enter__(self) -> Transcriber:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -------------------------------------------------------------------------------------- public
+    def transcribe(self, audio: np.ndarray, options: TranscribeOptions | None = None) -> list[ChunkResult]:
+        """Transcribe 16 kHz mono float32 samples; all chunks at once."""
+        return list(self.transcribe_iter(audio, options))
+
+    def transcribe_iter(self, audio: np.ndarray, options: TranscribeOptions | None = None) -> Iterator[ChunkResult]:
+        """Transcribe 16 kHz mono float32 samples, yielding each chunk as soon as it is decoded."""
+        options = options or TranscribeOptions()
+        audio = np.ascontiguousarray(audio, dtype=np.float32)
+        if audio.ndim != 1 or audio.size < HOP_LENGTH:
+            raise ValueError(f"audio must be 1-D 16 kHz samples, at least 10 ms; got shape {audio.shape}")
+        bounds = split_at_quiet_points(
+            audio, SAMPLE_RATE, options.chunk_seconds, options.search_seconds, min_tail_seconds=1.0
+        )
+        self.stats = stats = PipelineStats(audio_seconds=audio.size / SAMPLE_RATE, chunks=len(bounds))
+        self._fit_context(options)
+        t0 = time.perf_counter()
+        previous = ""
+        executor = ThreadPoolExecutor(1, thread_name_prefix="qwc-encode") if options.overlap else None
+        try:
+            pending: Future[_Encoded] | None = None
+            for i, (a, b) in enumerate(bounds):
+                if executor is None:
+                    encoded = self._encode(i, audio, a, b)
+                else:
+                    encoded = (pending or executor.submit(self._encode, i, audio, a, b)).result()
+                    if i + 1 < len(bounds):  # runs while this chunk decodes
+                        pending = executor.submit(self._encode, i + 1, audio, *bounds[i + 1])
+                stats.encode_seconds += encoded.seconds
+                result = self._decode(encoded, options, chunk_context(options, i, previous))
+                previous = result.text
+                stats.wall_seconds = time.perf_counter() - t0
+                yield result
+        finally:
+            if executor is not None:
+                executor.shutdown(wait=True, cancel_futures=True)
+
+    # ------------------------------------------------------------------------------------ stages
+    def _fit_context(self, options: TranscribeOptions) -> None:
+        longest = options.chunk_seconds + options.search_seconds + 1.0
+        n_audio = self.model_dir.manifest.encoder.output_length(int(longest * SAMPLE_RATE) // HOP_LENGTH)
+        n_context = len(self.decoder.tokenize(options.context)) + 2 * options.previous_text_chars
+        self.decoder.ensure_context(n_audio + n_context + options.token_cap(longest) + 64)
+
+    def _encode(self, index: int, audio: np.ndarray, start: int, end: int) -> _Encoded:
+        t = time.perf_counter()
+        embeds = self.encoder(log_mel_spectrogram(audio[start:end]))
+        return _Encoded(index, start, end, embeds, time.perf_counter() - t)
+
+    def _decode(self, enc: _Encoded, options: TranscribeOptions, context: str) -> ChunkResult:
+        prompt = asr_prompt(self.tokens, self.decoder.tokenize, len(enc.embeds), context, options.language)
+        embeds = self.decoder.token_embeddings(prompt.ids)
+        embeds[prompt.audio_offset : prompt.audio_offset + prompt.n_audio] = enc.embeds
+        seconds = (enc.end - enc.start) / SAMPLE_RATE
+        cap = options.token_cap(seconds)
+        self.decoder.ensure_context(len(prompt.ids) + cap + 1)
+        eos = () if options.ignore_eos else self.tokens.eos
+        t = time.perf_counter()
+        result: ChunkResult | None = None
+        for attempt, temperature in enumerate(options.temperatures):
+            last = attempt == len(options.temperatures) - 1
+            probe = _NoSpeechProbe(options.language is not None, self._header_token, self._none_token, eos)
+            sampling = SamplingOptions(
+                temperature, options.top_k, options.top_p, None if options.seed is None else options.seed + attempt
+            )
+            self.decoder.reset_perf()
+            gen = self.decoder.generate(
+                embeds,
+                cap,
+                eos,
+                sampling,
+                should_stop=None if last else _LoopGuard(options.loop_window, options.loop_distinct),
+                on_step=probe,
+            )
+            self._count(gen)
+            result, retry = self._assess(enc, gen, temperature, probe.prob, options)
+            if not retry or last:
+                self.stats.attempts.append(attempt + 1)
+                break
+            logger.debug("chunk %d: retrying at temperature %.1f", enc.index, options.temperatures[attempt + 1])
+        self.stats.decode_wall_seconds += time.perf_counter() - t
+        assert result is not None
+        return result
+
+    def _count(self, gen: Generation) -> None:
+        perf = self.decoder.perf()
+        self.stats.prompt_tokens += int(perf["prompt_tokens"])
+        self.stats.prefill_seconds += perf["prompt_ms"] / 1000
+        self.stats.generated_tokens += int(perf["eval_tokens"])
+        self.stats.generate_seconds += perf["eval_ms"] / 1000
+
+    def _assess(
+        self, enc: _Encoded, gen: Generation, temperature: float, no_speech: float, options: TranscribeOptions
+    ) -> tuple[ChunkResult, bool]:
+        """Build the chunk result and say whether the decode should be retried hotter."""
+        forced = options.language
+        parsed = parse_output(self.decoder.text(gen.tokens, self._special), forced)
+        if forced or self.tokens.asr_text not in gen.tokens:
+            first = 0
+        else:
+            first = gen.tokens.index(self.tokens.asr_text) + 1
+        text_lps = gen.logprobs[first:] + ([gen.eos_logprob] if gen.eos_logprob is not None else [])
+        avg_logprob = float(np.mean(text_lps)) if text_lps else 0.0
+        ratio = compression_ratio(parsed.text)
+        looping = gen.stop == "aborted" or _LoopGuard(options.loop_window, options.loop_distinct)(gen.tokens)
+        too_repetitive = looping or (
+            options.compression_ratio_threshold is not None and ratio > options.compression_ratio_threshold
+        )
+        too_unsure = options.logprob_threshold is not None and avg_logprob < options.logprob_threshold
+        result = ChunkResult(
+            index=enc.index,
+            start=enc.start / SAMPLE_RATE,
+            end=enc.end / SAMPLE_RATE,
+            text="" if parsed.no_speech else parsed.text,
+            tokens=tuple(gen.tokens[first:]),
+            language=parsed.language,
+            avg_logprob=avg_logprob,
+            compression_ratio=ratio,
+            no_speech_prob=no_speech,
+            temperature=temperature,
+            truncated=gen.stop == "max_tokens",
+            repetitive=too_repetitive,
+        )
+        return result, (too_repetitive or too_unsure) and not parsed.no_speech
+
+
+class _LoopGuard:
+    """True when the last ``window`` tokens hold at most ``distinct`` different ids."""
+
+    def __init__(self, window: int, distinct: int) -> None:
+        self.window, self.distinct = window, distinct
+
+    def __call__(self, tokens: list[int]) -> bool:
+        return len(tokens) >= self.window and len(set(tokens[-self.window :])) <= self.distinct
+
+
+class _NoSpeechProbe:
+    """Reads the no-speech probability off the decode: P(" None") right after the ``language`` header,
+    or, with a forced language, P(end of sequence) as the very first token."""
+
+    def __init__(self, forced: bool, header: int, none: int, eos: tuple[int, ...] | tuple[()]) -> None:
+        self.forced, self.header, self.none, self.eos = forced, header, none, eos
+        self.prob = 0.0
+        self._previous: int | None = None
+
+    def __call__(self, step: int, token: int, logits: np.ndarray, norm: float) -> None:
+        if self.forced and step == 0 and self.eos:
+            self.prob = float(np.exp(logits[list(self.eos)].astype(np.float64) - norm).sum())
+        elif not self.forced and step == 1 and self._previous == self.header:
+            self.prob = float(np.exp(float(logits[self.none]) - norm))
+        self._previous = token
+

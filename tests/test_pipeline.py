@@ -1,0 +1,182 @@
+"""The transcription pipeline on tiny models: end-to-end parity with the official model, chunking, fallback,
+streaming, and bounded memory on long input."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tiny_models
+import torch
+
+from qwen_whisper_compat.engine.chunking import split_at_quiet_points
+from qwen_whisper_compat.engine.pipeline import TranscribeOptions, Transcriber, chunk_context
+
+SR = 16000
+
+
+@pytest.fixture(scope="module")
+def transcriber(asr_ckpt: Path, converted: Callable[..., Path]):  # type: ignore[no-untyped-def]
+    with Transcriber(converted(asr_ckpt, "fp32", "f32"), exact=True) as t:
+        yield t
+
+
+@pytest.fixture(scope="module")
+def speech40(jfk: np.ndarray, shared_audio: Path) -> np.ndarray:
+    """40 s of real speech with natural pauses: several encoder windows, two 30 s chunks."""
+    from qwen_whisper_compat.audio import load_audio
+
+    libri = load_audio(shared_audio / "librispeech_1995-1837-0001.wav")
+    aishell = load_audio(shared_audio / "aishell_BAC009S0724W0121.wav")
+    return np.concatenate([jfk, libri, aishell, jfk, libri])[: 40 * SR]
+
+
+def official_greedy(official, wav: np.ndarray, context: str, language: str | None, cap: int) -> list[int]:  # type: ignore[no-untyped-def]
+    text = official._build_text_prompt(context=context, force_language=language)
+    inputs = official.processor(text=text, audio=wav, return_tensors="pt")
+    with torch.no_grad(), tiny_models.windowed_reference(official.model):
+        out = official.model.generate(**inputs, max_new_tokens=cap)
+    seq = out.sequences[0, inputs["input_ids"].shape[1] :].tolist()
+    return seq[:-1] if seq and seq[-1] in (151645, 151643) else seq
+
+
+def text_tokens(seq: list[int], forced: bool) -> list[int]:
+    return seq if forced or 151704 not in seq else seq[seq.index(151704) + 1 :]
+
+
+@pytest.mark.parametrize("clip", ["jfk", "speech40"])
+@pytest.mark.parametrize("language", [None, "English"])
+def test_greedy_tokens_equal_official_per_chunk(
+    transcriber: Transcriber, official_asr, jfk: np.ndarray, speech40: np.ndarray, clip: str, language: str | None
+) -> None:
+    from qwen_asr.inference.utils import parse_asr_output
+
+    audio = jfk if clip == "jfk" else speech40
+    options = TranscribeOptions(language=language, temperatures=(0.0,), context="ComfyUI, Qwen")
+    results = transcriber.transcribe(audio, options)
+    assert len(results) == (1 if clip == "jfk" else 2)
+    previous = ""
+    for r in results:
+        a, b = round(r.start * SR), round(r.end * SR)
+        cap = options.token_cap((b - a) / SR)
+        seq = official_greedy(official_asr, audio[a:b], chunk_context(options, r.index, previous), language, cap)
+        assert list(r.tokens) == text_tokens(seq, language is not None), f"chunk {r.index}"
+        raw = official_asr.processor.batch_decode([seq], skip_special_tokens=True, clean_up_tokenization_spaces=False)
+        lang, text = parse_asr_output(raw[0], user_language=language)
+        assert (r.language, r.text) == (lang, text)
+        assert r.truncated == (len(seq) == cap)
+        previous = text
+
+
+def test_chunks_cover_every_sample_once_and_cut_at_quiet_points() -> None:
+    rng = np.random.default_rng(0)
+    audio = (0.3 * rng.standard_normal(10 * 60 * SR)).astype(np.float32)
+    gaps = np.arange(7 * SR, len(audio), 7 * SR)  # a 200 ms pause every 7 s
+    for g in gaps:
+        audio[g : g + SR // 5] *= 0.001
+    bounds = split_at_quiet_points(audio, SR, chunk_seconds=30, search_seconds=5)
+    assert bounds[0][0] == 0 and bounds[-1][1] == len(audio)
+    assert all(b0[1] == b1[0] for b0, b1 in itertools.pairwise(bounds))
+    for _, end in bounds[:-1]:
+        assert np.min(np.abs(gaps - end)) < SR // 5 and gaps[np.argmin(np.abs(gaps - end))] <= end
+    assert all(25 * SR <= b - a <= 35 * SR for a, b in bounds[:-1])
+
+
+@pytest.mark.parametrize("seconds", [30.2, 30.5, 31.0, 45.0, 60.3, 95.0])
+def test_no_tiny_tail_and_no_padding(seconds: float) -> None:
+    audio = np.random.default_rng(1).standard_normal(int(seconds * SR)).astype(np.float32)
+    bounds = split_at_quiet_points(audio, SR, chunk_seconds=30, search_seconds=5, min_tail_seconds=1.0)
+    assert bounds[-1][1] == len(audio)  # nothing added
+    assert all(b - a >= SR for a, b in bounds)
+    assert all(b - a <= 35 * SR for a, b in bounds)
+
+
+def test_overlap_and_sequential_give_the_same_result(transcriber: Transcriber, speech40: np.ndarray) -> None:
+    a = transcriber.transcribe(speech40, TranscribeOptions(temperatures=(0.0,), overlap=True, max_new_tokens=24))
+    b = transcriber.transcribe(speech40, TranscribeOptions(temperatures=(0.0,), overlap=False, max_new_tokens=24))
+    assert a == b
+
+
+def test_streaming_yields_chunks_as_they_finish(transcriber: Transcriber, speech40: np.ndarray) -> None:
+    stream = transcriber.transcribe_iter(speech40, TranscribeOptions(temperatures=(0.0,), max_new_tokens=8))
+    first = next(stream)
+    assert first.index == 0 and transcriber.stats.attempts == [1]  # the second chunk is not decoded yet
+    rest = list(stream)
+    assert [r.index for r in rest] == [1] and transcriber.stats.attempts == [1, 1]
+
+
+def test_loop_guard_retries_hotter_and_flags_what_it_keeps(transcriber: Transcriber, jfk: np.ndarray) -> None:
+    """The random model loops on one token: greedy fails the guard and the decode is retried."""
+    (greedy,) = transcriber.transcribe(jfk, TranscribeOptions(temperatures=(0.0,), max_new_tokens=64))
+    assert greedy.repetitive and greedy.temperature == 0.0 and greedy.truncated
+    (retried,) = transcriber.transcribe(jfk, TranscribeOptions(temperatures=(0.0, 0.5, 1.0), max_new_tokens=64))
+    assert transcriber.stats.attempts[0] > 1 and retried.temperature > 0.0
+
+
+def test_token_cap_is_flagged(transcriber: Transcriber, jfk: np.ndarray) -> None:
+    (r,) = transcriber.transcribe(jfk, TranscribeOptions(temperatures=(0.0,), max_new_tokens=5))
+    assert r.truncated and len(r.tokens) <= 5
+    assert TranscribeOptions().token_cap(30.0) == 16 + 360
+
+
+def test_result_fields(transcriber: Transcriber, jfk: np.ndarray) -> None:
+    (r,) = transcriber.transcribe(jfk, TranscribeOptions(temperatures=(0.0,), language="English", max_new_tokens=16))
+    assert r.language == "English" and r.start == 0.0 and r.end == pytest.approx(11.0)
+    assert 0.0 <= r.no_speech_prob <= 1.0 and r.avg_logprob <= 0.0 and r.compression_ratio >= 0.0
+    assert transcriber.stats.prompt_tokens >= len(r.tokens) and transcriber.stats.chunks == 1
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"temperatures": ()}, {"temperatures": (-1.0,)}, {"chunk_seconds": 0}, {"search_seconds": 40}, {"top_p": 0}],
+)
+def test_bad_options(kwargs: dict[str, object]) -> None:
+    with pytest.raises(ValueError):
+        TranscribeOptions(**kwargs)  # type: ignore[arg-type]
+
+
+def test_bad_audio(transcriber: Transcriber) -> None:
+    with pytest.raises(ValueError, match="1-D 16 kHz samples"):
+        transcriber.transcribe(np.zeros((2, 16000), np.float32))
+    with pytest.raises(ValueError, match="at least 10 ms"):
+        transcriber.transcribe(np.zeros(10, np.float32))
+
+
+MEMORY_PROBE = """
+import json, resource, sys
+import numpy as np
+from qwen_whisper_compat.engine.pipeline import TranscribeOptions, Transcriber
+minutes = float(sys.argv[2])
+rng = np.random.default_rng(0)
+audio = (0.1 * rng.standard_normal(int(minutes * 60 * 16000))).astype(np.float32)
+audio[:: 16000 * 7] = 0.0
+with Transcriber(sys.argv[1]) as t:
+    results = t.transcribe(audio, TranscribeOptions(temperatures=(0.0,), max_new_tokens=4))
+    bounds = [(round(r.start * 16000), round(r.end * 16000)) for r in results]
+print(json.dumps({"peak_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "bounds": bounds,
+                  "n": len(audio)}))
+"""
+
+
+def test_ten_minutes_transcribe_with_bounded_memory(asr_ckpt: Path, converted: Callable[..., Path]) -> None:
+    model = str(converted(asr_ckpt, "fp32", "f32"))
+    runs = {}
+    for minutes in (2, 10):
+        proc = subprocess.run(
+            [sys.executable, "-c", MEMORY_PROBE, model, str(minutes)], capture_output=True, text=True, timeout=900
+        )
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        runs[minutes] = json.loads(proc.stdout.strip().splitlines()[-1])
+    ten = runs[10]
+    bounds = ten["bounds"]
+    assert bounds[0][0] == 0 and bounds[-1][1] == ten["n"] and len(bounds) >= 17
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(bounds))  # every sample covered exactly once
+    audio_growth_kib = (10 - 2) * 60 * SR * 4 / 1024
+    growth = ten["peak_kib"] - runs[2]["peak_kib"]
+    assert growth < 2 * audio_growth_kib + 64 * 1024, f"peak RSS grew {growth / 1024:.0f} MiB"
