@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import statistics
 import subprocess
 import sys
@@ -38,7 +37,7 @@ def build(size: str, cache: Path) -> tuple[Path, Path, Path]:
     single, front, back = (cache / f"{size}-{n}.onnx" for n in ("single", "frontend", "backend"))
     if single.exists() and front.exists() and back.exists():
         return single, front, back
-    ckpt = Checkpoint(write_encoder_checkpoint(cache / f"ckpt-{size}", size))
+    ckpt = Checkpoint(write_encoder_checkpoint(cache / f"encoder-ckpt-{size}", size))
     model = build_encoder_graph(ckpt)
     save_model(model, single)
     # the frontend ends where the sinusoid positions are added (the Add fed by the sliced table)
@@ -88,7 +87,7 @@ def child(layout: str, paths: tuple[Path, Path, Path], seconds: float, threads: 
     """Run one layout once in this process; print how much its working memory grew the process.
 
     onnxruntime's arena keeps what a run needed, so the RSS after the run minus the RSS of the loaded,
-    warmed-up session is the run's working set (loading itself peaks higher, hence not ru_maxrss).
+    warmed-up session is the run's working set (loading itself peaks higher, hence not the peak RSS).
     """
     import psutil
 
@@ -99,8 +98,7 @@ def child(layout: str, paths: tuple[Path, Path, Path], seconds: float, threads: 
     base = proc.memory_info().rss
     runner(mel)
     grown = proc.memory_info().rss - base
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"working_set_mib": grown / 2**20, "peak_rss_mib": peak / 1024}))
+    print(json.dumps({"working_set_mib": grown / 2**20}))
 
 
 def main() -> None:

@@ -7,10 +7,13 @@ dimensions (reference/qwen3_asr.md 2.3, 3.1) measures what the real one would. W
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
 from safetensors.numpy import save_file
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 ENCODER_SHAPES = {
     "0.6b": {"d_model": 896, "encoder_layers": 18, "encoder_attention_heads": 14, "encoder_ffn_dim": 3584,
@@ -20,6 +23,87 @@ ENCODER_SHAPES = {
     "aligner": {"d_model": 1024, "encoder_layers": 24, "encoder_attention_heads": 16, "encoder_ffn_dim": 4096,
                 "output_dim": 1024},
 }  # fmt: skip
+
+
+TEXT_SHAPES = {
+    "0.6b": {"hidden_size": 1024, "intermediate_size": 3072},
+    "1.7b": {"hidden_size": 2048, "intermediate_size": 6144},
+}
+
+
+def text_config(size: str) -> dict[str, object]:
+    """``thinker_config.text_config`` of a released ASR model."""
+    return {
+        "vocab_size": 151936, "num_hidden_layers": 28, "num_attention_heads": 16, "num_key_value_heads": 8,
+        "head_dim": 128, "hidden_act": "silu", "max_position_embeddings": 65536, "rms_norm_eps": 1e-6,
+        "rope_theta": 1000000, "tie_word_embeddings": True, "attention_bias": False,
+        "rope_scaling": {"rope_type": "default", "type": "default", "mrope_section": [24, 20, 20],
+                         "interleaved": True, "mrope_interleaved": True},
+        **TEXT_SHAPES[size],
+    }  # fmt: skip
+
+
+def decoder_tensors(size: str, seed: int = 1) -> dict[str, np.ndarray]:
+    """Random float16 text-decoder tensors with the released names and shapes (tied head: no lm_head)."""
+    cfg = text_config(size)
+    h, inter, hd = int(cfg["hidden_size"]), int(cfg["intermediate_size"]), int(cfg["head_dim"])
+    nh, nkv, vocab = int(cfg["num_attention_heads"]), int(cfg["num_key_value_heads"]), int(cfg["vocab_size"])
+    rng = np.random.default_rng(seed)
+
+    def w(*shape: int) -> np.ndarray:
+        return (rng.standard_normal(shape, dtype=np.float32) * 0.02).astype(np.float16)
+
+    p = "thinker.model."
+    t = {p + "embed_tokens.weight": w(vocab, h), p + "norm.weight": np.ones(h, np.float16)}
+    for i in range(int(cfg["num_hidden_layers"])):
+        q = f"{p}layers.{i}."
+        t.update({
+            q + "input_layernorm.weight": np.ones(h, np.float16),
+            q + "post_attention_layernorm.weight": np.ones(h, np.float16),
+            q + "self_attn.q_proj.weight": w(nh * hd, h), q + "self_attn.k_proj.weight": w(nkv * hd, h),
+            q + "self_attn.v_proj.weight": w(nkv * hd, h), q + "self_attn.o_proj.weight": w(h, nh * hd),
+            q + "self_attn.q_norm.weight": np.ones(hd, np.float16),
+            q + "self_attn.k_norm.weight": np.ones(hd, np.float16),
+            q + "mlp.gate_proj.weight": w(inter, h), q + "mlp.up_proj.weight": w(inter, h),
+            q + "mlp.down_proj.weight": w(h, inter),
+        })  # fmt: skip
+    return t
+
+
+def write_checkpoint(folder: Path, size: str, shards: int = 1) -> Path:
+    """A complete official-layout ASR checkpoint of a released shape with random weights.
+
+    The tokenizer, preprocessor and chat template are the real Qwen ones (built as for the tests), so the
+    official ``qwen-asr`` code loads the folder like a downloaded one.
+    """
+    import tiny_models
+
+    if (folder / "config.json").is_file():
+        return folder
+    tmp = folder.with_name(folder.name + ".tmp")
+    tmp.mkdir(parents=True, exist_ok=True)
+    tensors = {**encoder_tensors(size), **decoder_tensors(size)}
+    names = sorted(tensors)
+    if shards == 1:
+        save_file(tensors, str(tmp / "model.safetensors"), metadata={"format": "pt"})
+    else:
+        weight_map = {}
+        for k in range(shards):
+            file = f"model-{k + 1:05d}-of-{shards:05d}.safetensors"
+            part = names[k::shards]
+            save_file({n: tensors[n] for n in part}, str(tmp / file), metadata={"format": "pt"})
+            weight_map.update({n: file for n in part})
+        (tmp / "model.safetensors.index.json").write_text(json.dumps({"metadata": {}, "weight_map": weight_map}))
+    config = {
+        "architectures": ["Qwen3ASRForConditionalGeneration"], "model_type": "qwen3_asr",
+        "support_languages": ["Chinese", "English"],
+        "thinker_config": {"audio_token_id": 151676, "audio_start_token_id": 151669, "audio_end_token_id": 151670,
+                           "audio_config": encoder_config(size), "text_config": text_config(size)},
+    }  # fmt: skip
+    (tmp / "config.json").write_text(json.dumps(config, indent=2))
+    tiny_models.write_processor_files(tmp, aligner=False)
+    tmp.rename(folder)
+    return folder
 
 
 def encoder_config(size: str) -> dict[str, object]:

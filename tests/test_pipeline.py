@@ -149,7 +149,7 @@ def test_bad_audio(transcriber: Transcriber) -> None:
 
 
 MEMORY_PROBE = """
-import json, resource, sys
+import json, sys
 import numpy as np
 from qwen_whisper_compat.engine.pipeline import TranscribeOptions, Transcriber
 minutes = float(sys.argv[2])
@@ -159,8 +159,9 @@ audio[:: 16000 * 7] = 0.0
 with Transcriber(sys.argv[1]) as t:
     results = t.transcribe(audio, TranscribeOptions(temperatures=(0.0,), max_new_tokens=4))
     bounds = [(round(r.start * 16000), round(r.end * 16000)) for r in results]
-print(json.dumps({"peak_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "bounds": bounds,
-                  "n": len(audio)}))
+# VmHWM: this process's own peak (ru_maxrss would include the pytest parent's peak at fork)
+hwm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:"))
+print(json.dumps({"peak_kib": hwm, "bounds": bounds, "n": len(audio)}))
 """
 
 
@@ -180,3 +181,17 @@ def test_ten_minutes_transcribe_with_bounded_memory(asr_ckpt: Path, converted: C
     audio_growth_kib = (10 - 2) * 60 * SR * 4 / 1024
     growth = ten["peak_kib"] - runs[2]["peak_kib"]
     assert growth < 2 * audio_growth_kib + 64 * 1024, f"peak RSS grew {growth / 1024:.0f} MiB"
+
+
+def test_provider_selection() -> None:
+    import onnxruntime
+
+    from qwen_whisper_compat.engine.encoder import select_providers
+
+    assert select_providers("cpu") == ["CPUExecutionProvider"]
+    assert select_providers("auto")[-1] == "CPUExecutionProvider"
+    if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
+        with pytest.raises(ValueError, match="onnxruntime-gpu"):
+            select_providers("cuda")
+    with pytest.raises(ValueError, match="unknown device 'tpu'"):
+        select_providers("tpu")

@@ -152,13 +152,29 @@ def _write_slow_tokenizer_files(folder: Path) -> None:
     (folder / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n", encoding="utf-8")
 
 
+def write_processor_files(folder: Path, aligner: bool) -> None:
+    """Tokenizer (tokenizer.json + vocab.json/merges.txt), preprocessor and chat template, as released."""
+    from qwen_asr.core.transformers_backend.processing_qwen3_asr import Qwen3ASRProcessor
+    from transformers import WhisperFeatureExtractor
+
+    tok = build_tokenizer(aligner)
+    fe = WhisperFeatureExtractor(
+        feature_size=128, sampling_rate=16000, hop_length=160, n_fft=400, chunk_length=30,
+        padding_value=0.0, return_attention_mask=True,
+    )  # fmt: skip
+    processor = Qwen3ASRProcessor(feature_extractor=fe, tokenizer=tok, chat_template=FIXTURE_CHAT_TEMPLATE)
+    processor.save_pretrained(folder)
+    _write_slow_tokenizer_files(folder)
+    tc = json.loads((folder / "tokenizer_config.json").read_text())
+    tc["tokenizer_class"] = "Qwen2Tokenizer"
+    (folder / "tokenizer_config.json").write_text(json.dumps(tc, indent=2, ensure_ascii=False))
+
+
 def build_checkpoint(out: Path, variant: str, dtype: str = "bf16", seed: int = 0) -> Path:
     """Build one tiny checkpoint folder at ``out`` (written atomically)."""
     import torch
     from qwen_asr.core.transformers_backend.configuration_qwen3_asr import Qwen3ASRConfig
     from qwen_asr.core.transformers_backend.modeling_qwen3_asr import Qwen3ASRForConditionalGeneration
-    from qwen_asr.core.transformers_backend.processing_qwen3_asr import Qwen3ASRProcessor
-    from transformers import WhisperFeatureExtractor
 
     aligner = VARIANTS[variant]["aligner"]
     cfg = config_dict(variant)
@@ -180,17 +196,7 @@ def build_checkpoint(out: Path, variant: str, dtype: str = "bf16", seed: int = 0
         saved["thinker_config"]["model_type"] = "qwen3_forced_aligner"
     config_path.write_text(json.dumps(saved, indent=2))
 
-    tok = build_tokenizer(aligner)
-    fe = WhisperFeatureExtractor(
-        feature_size=128, sampling_rate=16000, hop_length=160, n_fft=400, chunk_length=30,
-        padding_value=0.0, return_attention_mask=True,
-    )  # fmt: skip
-    processor = Qwen3ASRProcessor(feature_extractor=fe, tokenizer=tok, chat_template=FIXTURE_CHAT_TEMPLATE)
-    processor.save_pretrained(tmp)
-    _write_slow_tokenizer_files(tmp)
-    tc = json.loads((tmp / "tokenizer_config.json").read_text())
-    tc["tokenizer_class"] = "Qwen2Tokenizer"
-    (tmp / "tokenizer_config.json").write_text(json.dumps(tc, indent=2, ensure_ascii=False))
+    write_processor_files(tmp, aligner)
     shutil.rmtree(out, ignore_errors=True)
     os.replace(tmp, out)
     return out

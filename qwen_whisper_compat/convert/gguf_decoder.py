@@ -42,7 +42,7 @@ _LAYER_MAP = {
 Progress = Callable[[str, int, int], None]
 
 
-def tensor_plan(ckpt: Checkpoint) -> list[tuple[str, str]]:
+def tensor_plan(ckpt: Checkpoint, keep_head: bool = False) -> list[tuple[str, str]]:
     """(checkpoint name, GGUF name) of every decoder tensor, in writing order.
 
     Raises CheckpointError if a tensor is missing or the checkpoint has decoder tensors this converter
@@ -54,8 +54,9 @@ def tensor_plan(ckpt: Checkpoint) -> list[tuple[str, str]]:
         for hf, gg in _LAYER_MAP.items():
             plan.append((f"{_PREFIX}layers.{i}.{hf}", f"blk.{i}.{gg}"))
     plan.append((_PREFIX + "norm.weight", "output_norm.weight"))
-    if ckpt.kind == "asr" and not dims.tie_word_embeddings:
-        plan.append(("thinker.lm_head.weight", "output.weight"))
+    if ckpt.kind == "asr" and (keep_head or not dims.tie_word_embeddings):
+        head = "thinker.lm_head.weight"
+        plan.append((head if ckpt.has(head) else _PREFIX + "embed_tokens.weight", "output.weight"))
     missing = [hf for hf, _ in plan if not ckpt.has(hf)]
     if missing:
         raise CheckpointError(
@@ -86,16 +87,21 @@ def write_decoder_gguf(
     out_path: Path,
     dtype: str = "f16",
     progress: Progress | None = None,
+    arch: str = ARCH,
 ) -> None:
     """Write the text decoder of ``ckpt`` as an f32 or f16 GGUF file at ``out_path``.
 
-    Tensors are streamed one at a time, so memory stays near the size of the largest tensor.
+    Tensors are streamed one at a time, so memory stays near the size of the largest tensor. ``arch``
+    ``"qwen3vl"`` writes the layout of the Qwen3-ASR-GGUF export scripts instead (M-RoPE sections, an
+    explicit output head), which the runtime also reads.
     """
     if dtype not in ("f32", "f16"):
         raise ValueError(f"GGUF base type must be f32 or f16, got {dtype!r}")
+    if arch not in (ARCH, "qwen3vl"):
+        raise ValueError(f"unsupported GGUF architecture {arch!r}")
     dims = ckpt.decoder_dims()
-    plan = tensor_plan(ckpt)
-    w = gguf.GGUFWriter(out_path, arch=ARCH)
+    plan = tensor_plan(ckpt, keep_head=arch == "qwen3vl")
+    w = gguf.GGUFWriter(out_path, arch=arch)
     w.add_name(ckpt.name)
     w.add_context_length(int(ckpt.text_config.get("max_position_embeddings", 65536)))
     w.add_embedding_length(dims.hidden)
@@ -107,6 +113,10 @@ def write_decoder_gguf(
     w.add_value_length(dims.head_dim)
     w.add_rope_freq_base(dims.rope_theta)
     w.add_layer_norm_rms_eps(dims.rms_norm_eps)
+    if arch == "qwen3vl":
+        sections = list((ckpt.text_config.get("rope_scaling") or {}).get("mrope_section", [24, 20, 20]))
+        w.add_rope_dimension_sections([*sections, 0])
+        w.add_num_deepstack_layers(0)
     w.add_file_type(gguf.LlamaFileType.ALL_F32 if dtype == "f32" else gguf.LlamaFileType.MOSTLY_F16)
     w.add_tokenizer_model("gpt2")
     w.add_tokenizer_pre("qwen2")

@@ -167,6 +167,11 @@ class GGUFDecoder:
         self._vocab = llama.llama_model_get_vocab(model)
         self.n_embd = int(llama.llama_model_n_embd(model))
         self.n_vocab = int(llama.llama_vocab_n_tokens(self._vocab))
+        # M-RoPE architectures (qwen3vl, as written by the Qwen3-ASR-GGUF scripts) read 4 position planes
+        # for embedding batches; with equal positions in the first three they compute plain RoPE
+        rope = int(llama.llama_model_rope_type(model))
+        mrope = (llama.LLAMA_ROPE_TYPE_MROPE, llama.LLAMA_ROPE_TYPE_IMROPE, llama.LLAMA_ROPE_TYPE_VISION)
+        self._pos_planes = 4 if rope in mrope else 1
         self._threads = n_threads or default_threads()
         self._embeddings = embeddings
         self._exact = exact
@@ -258,10 +263,14 @@ class GGUFDecoder:
         n = embeds.shape[0]
         if embeds.ndim != 2 or embeds.shape[1] != self.n_embd:
             raise ValueError(f"embeddings must be [n, {self.n_embd}], got {embeds.shape}")
-        batch = self._llama.llama_batch_init(n, self.n_embd, 1)
+        batch = self._llama.llama_batch_init(n * self._pos_planes, self.n_embd, 1)
         try:
             ctypes.memmove(batch.embd, embeds.ctypes.data, embeds.nbytes)
             self._fill(batch, n, start_pos, outputs)
+            if self._pos_planes > 1:  # plane-major: pos[j * n + i]; the 4th plane has no rotary dims
+                pos = np.ctypeslib.as_array(batch.pos, shape=(n * self._pos_planes,))
+                pos[n : 3 * n] = np.tile(pos[:n], 2)
+                pos[3 * n :] = 0
             self._decode(batch)
         finally:
             self._llama.llama_batch_free(batch)

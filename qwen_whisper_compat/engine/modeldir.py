@@ -27,7 +27,7 @@ FORMAT_VERSION = 1
 SUPPORTED_FORMAT_VERSIONS = frozenset({1})
 
 Kind = Literal["asr", "aligner"]
-Role = Literal["encoder", "decoder", "timestamp_head"]
+Role = Literal["encoder", "encoder_frontend", "encoder_backend", "decoder", "timestamp_head"]
 ENCODER_PRECISIONS = ("fp32", "fp16", "int8", "int4")
 DECODER_PRECISIONS = ("f32", "f16", "q8_0", "q4_k")
 
@@ -255,6 +255,11 @@ def load_model_dir(
         raise ModelFolderError(f"model folder {str(folder)!r} does not exist or is not a folder")
     manifest_path = folder / MANIFEST_NAME
     if not manifest_path.is_file():
+        from qwen_whisper_compat.engine.hzformat import hz_manifest
+
+        hz = hz_manifest(folder, kind)
+        if hz is not None:
+            return ModelDir(path=folder.resolve(), manifest=hz)
         if (folder / "config.json").is_file():
             raise ModelFolderError(
                 f"{str(folder)!r} looks like a Hugging Face checkpoint, not a converted model folder; "
@@ -288,7 +293,7 @@ def _check_files(folder: Path, files: Iterable[ModelFile], verify_hashes: bool) 
                 f"{f.path!r} in {str(folder)!r} is {size} bytes, the manifest says {f.size}: "
                 "the file is truncated or was replaced; re-convert or re-download the model"
             )
-        if verify_hashes and sha256_file(p) != f.sha256:
+        if verify_hashes and f.sha256 and sha256_file(p) != f.sha256:
             raise ModelFolderError(
                 f"{f.path!r} in {str(folder)!r} does not match its sha256 in manifest.json: "
                 "the file is corrupted or was replaced; re-convert or re-download the model"

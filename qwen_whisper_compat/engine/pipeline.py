@@ -1,9 +1,9 @@
 """Audio samples in, transcribed chunks out: chunking, prompting, decoding with fallback, and overlap.
 
 For each chunk (cut at a quiet point, see chunking.py): log-mel -> ONNX encoder -> prompt embeddings ->
-GGUF decode. While chunk i decodes, chunk i+1 is already being encoded on a worker thread (both native
-runtimes release the GIL). The previous chunk's text is carried into the next prompt's context; its
-audio is not re-encoded or re-prefilled.
+GGUF decode. With ``overlap``, chunk i+1 is encoded on a worker thread while chunk i decodes (both native
+runtimes release the GIL); by default only when the encoder runs on an accelerator. The previous chunk's
+text is carried into the next prompt's context; its audio is not re-encoded or re-prefilled.
 
 A decode that loops (few distinct tokens at the end) is stopped early and, like one whose text compresses
 too well (gzip ratio above 2.4, whisper's test), retried at the next temperature; the last temperature's
@@ -28,11 +28,12 @@ import numpy as np
 
 from qwen_whisper_compat.engine.chunking import split_at_quiet_points
 from qwen_whisper_compat.engine.decoder import Generation, GGUFDecoder
-from qwen_whisper_compat.engine.encoder import AudioEncoder
+from qwen_whisper_compat.engine.encoder import load_encoder, select_providers
 from qwen_whisper_compat.engine.mel import HOP_LENGTH, SAMPLE_RATE, log_mel_spectrogram
-from qwen_whisper_compat.engine.modeldir import ModelDir, load_model_dir
+from qwen_whisper_compat.engine.modeldir import ModelDir, SpecialTokens, load_model_dir
 from qwen_whisper_compat.engine.prompt import asr_prompt, parse_output
 from qwen_whisper_compat.engine.sampling import SamplingOptions
+from qwen_whisper_compat.errors import ModelFolderError
 
 logger = logging.getLogger("qwen_whisper_compat.pipeline")
 
@@ -65,14 +66,17 @@ class TranscribeOptions:
     #: A decode whose last ``loop_window`` tokens hold at most ``loop_distinct`` distinct ids is looping.
     loop_window: int = 15
     loop_distinct: int = 3
-    #: Token cap per chunk; ``None`` = ``16 + tokens_per_second * chunk seconds``.
+    #: Token cap per chunk; ``None`` = ``token_cap_base + tokens_per_second * chunk seconds``.
     max_new_tokens: int | None = None
     tokens_per_second: float = 12.0
-    #: Target chunk length and how far around it to look for a quiet point.
+    token_cap_base: int = 16
+    #: Target chunk length and how far around it to look for a quiet point. 30 s measured fastest on the
+    #: 0.6B shape (20 s carries more context per audio second, 60 s decodes slower over a longer cache).
     chunk_seconds: float = 30.0
     search_seconds: float = 5.0
-    #: Encode the next chunk while the current one decodes.
-    overlap: bool = True
+    #: Encode the next chunk while the current one decodes. ``None``: only when the encoder runs on an
+    #: accelerator; on a 2-core CPU both runtimes compete for the same cores and it measured no faster.
+    overlap: bool | None = None
     #: Benchmarks only: decode exactly the token cap, ignoring end-of-sequence tokens.
     ignore_eos: bool = False
 
@@ -89,7 +93,7 @@ class TranscribeOptions:
 
     def token_cap(self, seconds: float) -> int:
         """The token budget of a chunk of ``seconds``."""
-        return self.max_new_tokens or int(16 + math.ceil(self.tokens_per_second * seconds))
+        return self.max_new_tokens or max(1, self.token_cap_base + math.ceil(self.tokens_per_second * seconds))
 
 
 @dataclass(frozen=True)
@@ -149,6 +153,23 @@ def compression_ratio(text: str) -> float:
     return len(data) / len(zlib.compress(data)) if data else 0.0
 
 
+def check_vocabulary(decoder: GGUFDecoder, tokens: SpecialTokens, where: object) -> None:
+    """Fail clearly when the GGUF's vocabulary does not put the special tokens where the model folder says."""
+    expected = {
+        tokens.im_start: b"<|im_start|>",
+        tokens.im_end: b"<|im_end|>",
+        tokens.audio_start: b"<|audio_start|>",
+        tokens.audio_pad: b"<|audio_pad|>",
+        tokens.asr_text: b"<asr_text>",
+    }
+    wrong = {t: decoder.token_bytes(t) for t, text in expected.items() if decoder.token_bytes(t) != text}
+    if wrong:
+        raise ModelFolderError(
+            f"the decoder in {where} does not have the Qwen3-ASR special tokens (id {next(iter(wrong))} is "
+            f"{next(iter(wrong.values()))!r}); it is not a Qwen3-ASR model"
+        )
+
+
 def chunk_context(options: TranscribeOptions, index: int, previous_text: str) -> str:
     """The system-turn context of chunk ``index``."""
     parts = []
@@ -165,7 +186,7 @@ class Transcriber:
     Args:
         model: A model folder path or a validated :class:`ModelDir` of kind ``asr``.
         threads: CPU threads for both runtimes (0 = all available).
-        providers: onnxruntime execution providers for the encoder (default: CPU).
+        device: Where the encoder runs: ``cpu``, ``cuda``, ``dml``, ``coreml`` or ``auto``.
         n_gpu_layers: Decoder layers to offload when llama.cpp has a GPU backend.
         exact: Decode with an f32 KV cache and no flash attention (float32-close to the reference model;
             slower, for parity checks).
@@ -175,14 +196,14 @@ class Transcriber:
         self,
         model: str | os.PathLike[str] | ModelDir,
         threads: int = 0,
-        providers: list[str] | None = None,
+        device: str = "cpu",
         n_gpu_layers: int = 0,
         exact: bool = False,
     ) -> None:
         self.model_dir = model if isinstance(model, ModelDir) else load_model_dir(model, kind="asr")
         manifest = self.model_dir.manifest
         self.tokens = manifest.tokens
-        self.encoder = AudioEncoder(self.model_dir.file_path("encoder"), providers=providers, threads=threads)
+        self.encoder = load_encoder(self.model_dir, providers=select_providers(device), threads=threads)
         self.decoder = GGUFDecoder(
             self.model_dir.file_path("decoder"),
             n_ctx=2048,
@@ -190,6 +211,7 @@ class Transcriber:
             n_gpu_layers=n_gpu_layers,
             exact=exact,
         )
+        check_vocabulary(self.decoder, self.tokens, self.model_dir.path)
         self._header_token = self.decoder.tokenize("language")[0]
         self._none_token = self.decoder.tokenize(" None")[0]
         self._special = frozenset(self.tokens.special)
@@ -223,7 +245,10 @@ class Transcriber:
         self._fit_context(options)
         t0 = time.perf_counter()
         previous = ""
-        executor = ThreadPoolExecutor(1, thread_name_prefix="qwc-encode") if options.overlap else None
+        overlap = options.overlap
+        if overlap is None:
+            overlap = self.encoder.providers[0] != "CPUExecutionProvider"
+        executor = ThreadPoolExecutor(1, thread_name_prefix="qwc-encode") if overlap else None
         try:
             pending: Future[_Encoded] | None = None
             for i, (a, b) in enumerate(bounds):
