@@ -91,17 +91,16 @@ def run_ours(folder: str, seconds: float, threads: int, overlap: bool, chunk: fl
         results = t.transcribe(audio, options(overlap, chunk))
         wall = time.perf_counter() - start
         s = t.stats
-        enc = t.model_dir.manifest.encoder
-        audio_tokens = sum(enc.output_length(round((r.end - r.start) * 16000) // 160) for r in results)
     ours_decode_s = s.decode_wall_seconds - s.prefill_seconds
     return {
         "wall_s": wall,
         "rtf": wall / seconds,
         "chunks": len(results),
         "encoder_s_per_audio_s": s.encode_seconds / seconds,
-        "audio_tokens": audio_tokens,
+        "audio_tokens": s.prompt_audio_tokens,
+        "text_tokens": s.prompt_text_tokens,
         "prompt_tokens": s.prompt_tokens,
-        "prefill_ratio": s.prompt_tokens / audio_tokens,
+        "prefill_ratio": s.prompt_tokens / (s.prompt_audio_tokens + s.prompt_text_tokens),
         "prefill_tok_s": s.prompt_tokens / s.prefill_seconds,
         "generated_tokens": s.generated_tokens,
         "decode_tok_s": s.generated_tokens / ours_decode_s,
@@ -158,13 +157,18 @@ def table(rows: list[dict[str, object]]) -> str:
         return "" if v is None else format(v, spec) + suffix
 
     lines = [
-        "| size | decoder/encoder | engine | RTF | wall s | vs official | encoder s/audio s | prefill tok (ratio) "
+        "| size | decoder/encoder | engine | RTF | wall s | vs official | encoder s/audio s "
+        "| prefilled tok = audio + text (ratio) "
         "| prefill tok/s | decode tok/s | raw llama.cpp tok/s | ours/raw | peak RSS MiB |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         g = r.get
-        prefill = f"{g('prompt_tokens')} ({f(g('prefill_ratio'), '.3f')})" if g("prompt_tokens") else ""
+        prefill = (
+            f"{g('prompt_tokens')} = {g('audio_tokens')} + {g('text_tokens')} ({f(g('prefill_ratio'), '.2f')})"
+            if g("prompt_tokens")
+            else ""
+        )
         cells = [
             g("size"), g("config"), g("engine"), f(g("rtf"), ".3f"), f(g("wall_s"), ".1f"),
             f(g("speedup_vs_official"), ".1f", "x"), f(g("encoder_s_per_audio_s"), ".4f"), prefill,

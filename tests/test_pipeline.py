@@ -116,7 +116,10 @@ def test_loop_guard_retries_hotter_and_flags_what_it_keeps(transcriber: Transcri
     (greedy,) = transcriber.transcribe(jfk, TranscribeOptions(temperatures=(0.0,), max_new_tokens=64))
     assert greedy.repetitive and greedy.temperature == 0.0 and greedy.truncated
     (retried,) = transcriber.transcribe(jfk, TranscribeOptions(temperatures=(0.0, 0.5, 1.0), max_new_tokens=64))
-    assert transcriber.stats.attempts[0] > 1 and retried.temperature > 0.0
+    stats = transcriber.stats
+    assert stats.attempts[0] > 1 and retried.temperature > 0.0
+    # the retries decode again from the kept prompt cache: the prompt was evaluated once
+    assert stats.prompt_tokens == stats.prompt_audio_tokens + stats.prompt_text_tokens
 
 
 def test_token_cap_is_flagged(transcriber: Transcriber, jfk: np.ndarray) -> None:

@@ -57,13 +57,13 @@ class _ProgressLine:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the converter; returns the process exit status."""
     args = parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO,
-        format="%(message)s",
-    )
+    # our own progress messages at INFO; other libraries' (onnxruntime's quantizer reports every
+    # MatMul it skips, gguf notes each file it writes) only from WARNING up unless -v
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(message)s")
+    ours = logging.getLogger("qwen_whisper_compat")
+    ours.setLevel(logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO)
     if not args.verbose:
-        for noisy in ("qwen_whisper_compat.llama", "gguf"):  # llama.cpp's model dumps, gguf's file notes
-            logging.getLogger(noisy).setLevel(logging.WARNING)
+        logging.getLogger("qwen_whisper_compat.llama").setLevel(logging.WARNING)  # llama.cpp's model dumps
     try:
         model_dir = convert_checkpoint(
             args.src,

@@ -177,6 +177,7 @@ class GGUFDecoder:
         self._exact = exact
         self._ctx: Any = None
         self.n_ctx = 0
+        self._prefilled: tuple[np.ndarray, int, np.ndarray] | None = None
         self._stack.callback(self._free_context)
         self._step_batch = llama.llama_batch_init(1, 0, 1)
         self._stack.callback(llama.llama_batch_free, self._step_batch)
@@ -205,10 +206,17 @@ class GGUFDecoder:
             cparams.type_k = cparams.type_v = 0  # GGML_TYPE_F32
             cparams.flash_attn_type = llama.LLAMA_FLASH_ATTN_TYPE_DISABLED
         self._free_context()
+        self._prefilled = None
         ctx = llama.llama_init_from_model(self._model, cparams)
         if not ctx:
             raise ModelFolderError(f"llama.cpp could not create a context of {n_ctx} tokens for {self.path}")
         self._ctx, self.n_ctx = ctx, n_ctx
+
+    def _live(self) -> Any:
+        """The native context; a clear error instead of a crash after ``close()``."""
+        if self._ctx is None or getattr(self, "_stack", None) is None:
+            raise RuntimeError(f"the decoder for {self.path.name} is closed")
+        return self._ctx
 
     def _free_context(self) -> None:
         if self._ctx:
@@ -238,6 +246,7 @@ class GGUFDecoder:
     # ----------------------------------------------------------------------------------- tokenizer
     def tokenize(self, text: str) -> list[int]:
         """Plain BPE of ``text``: no BOS, special-token text is not parsed."""
+        self._live()
         data = text.encode("utf-8")
         cap = len(data) + 8
         buf = (self._llama.llama_token * cap)()
@@ -248,18 +257,21 @@ class GGUFDecoder:
 
     def token_bytes(self, token: int) -> bytes:
         """The bytes a token stands for (special tokens render as their text)."""
+        self._live()
         buf = ctypes.create_string_buffer(256)
         n = self._llama.llama_token_to_piece(self._vocab, token, buf, len(buf), 0, True)
         return buf.raw[:n]
 
     # ------------------------------------------------------------------------------------ evaluation
     def reset(self) -> None:
-        """Forget the KV cache."""
-        self._llama.llama_memory_clear(self._llama.llama_get_memory(self._ctx), True)
+        """Forget the KV cache (and any prompt kept for a retry)."""
+        self._prefilled = None
+        self._llama.llama_memory_clear(self._llama.llama_get_memory(self._live()), True)
 
     def eval_embeddings(self, embeds: np.ndarray, start_pos: int, outputs: Sequence[int]) -> None:
         """Run ``embeds`` (``[n, n_embd]``) at positions ``start_pos..`` and keep outputs for rows ``outputs``."""
         embeds = np.ascontiguousarray(embeds, dtype=np.float32)
+        self._prefilled = None
         n = embeds.shape[0]
         if embeds.ndim != 2 or embeds.shape[1] != self.n_embd:
             raise ValueError(f"embeddings must be [n, {self.n_embd}], got {embeds.shape}")
@@ -278,6 +290,7 @@ class GGUFDecoder:
     def eval_tokens(self, ids: Sequence[int], start_pos: int, outputs: Sequence[int]) -> None:
         """Run token ``ids`` at positions ``start_pos..`` and keep outputs for rows ``outputs``."""
         n = len(ids)
+        self._prefilled = None
         batch = self._llama.llama_batch_init(n, 0, 1)
         try:
             np.ctypeslib.as_array(batch.token, shape=(n,))[:] = ids
@@ -299,7 +312,7 @@ class GGUFDecoder:
             batch.seq_id[i][0] = 0
 
     def _decode(self, batch: Any) -> None:
-        rc = self._llama.llama_decode(self._ctx, batch)
+        rc = self._llama.llama_decode(self._live(), batch)
         if rc != 0:
             raise RuntimeError(f"llama_decode failed with code {rc}")
 
@@ -314,6 +327,9 @@ class GGUFDecoder:
     ) -> Generation:
         """Prefill the prompt embeddings ``[n, n_embd]`` as one batch, then decode token by token.
 
+        Called again with the very same ``prompt`` array (a retry at another temperature), the prompt's
+        KV cache and first-step logits are reused: only the generated part is dropped and decoded anew.
+
         Args:
             prompt: Prompt embeddings (text-token rows and audio rows).
             max_new_tokens: Token cap; hitting it ends the decode with ``stop="max_tokens"``.
@@ -322,17 +338,16 @@ class GGUFDecoder:
             should_stop: Called with the tokens so far after each step; True aborts the decode.
             on_step: Called after each step (see :data:`StepHook`).
         """
+        self._live()
         n = prompt.shape[0]
         if n + max_new_tokens > self.n_ctx:
             raise ValueError(f"{n} prompt + {max_new_tokens} new tokens exceed the context of {self.n_ctx}")
         sampler = Sampler(sampling or SamplingOptions())
-        self.reset()
-        self.eval_embeddings(prompt, 0, [n - 1])
+        first = self._prefill(prompt)
         tokens: list[int] = []
         logprobs: list[float] = []
-        row = n - 1
         for step in range(max_new_tokens + 1):
-            logits = self._logits_view(row)
+            logits = first if step == 0 else self._logits_view(0)
             token = sampler.choose(logits)
             norm = sampler.log_normalizer(logits)
             if on_step is not None:
@@ -346,8 +361,19 @@ class GGUFDecoder:
             if should_stop is not None and should_stop(tokens):
                 return Generation(tokens, logprobs, "aborted", None)
             self._step(token, n + step)
-            row = 0
         return Generation(tokens, logprobs, "max_tokens", None)
+
+    def _prefill(self, prompt: np.ndarray) -> np.ndarray:
+        """Evaluate the prompt (or keep it from the previous call) and return the first step's logits."""
+        n = prompt.shape[0]
+        if self._prefilled is not None and self._prefilled[0] is prompt and self._prefilled[1] == n:
+            self._llama.llama_memory_seq_rm(self._llama.llama_get_memory(self._live()), 0, n, -1)
+            return self._prefilled[2]
+        self.reset()
+        self.eval_embeddings(prompt, 0, [n - 1])
+        logits = self.logits(n - 1)
+        self._prefilled = (prompt, n, logits)
+        return logits
 
     def _step(self, token: int, pos: int) -> None:
         b = self._step_batch
@@ -360,7 +386,7 @@ class GGUFDecoder:
         self._decode(b)
 
     def _logits_view(self, row: int) -> np.ndarray:
-        ptr = self._llama.llama_get_logits_ith(self._ctx, row)
+        ptr = self._llama.llama_get_logits_ith(self._live(), row)
         if not ptr:
             raise ValueError(f"row {row} of the last batch has no logits")
         view: np.ndarray = np.ctypeslib.as_array(ptr, shape=(self.n_vocab,))
@@ -368,7 +394,7 @@ class GGUFDecoder:
 
     def perf(self) -> dict[str, float]:
         """llama.cpp's own timings since the last reset: prompt and generation tokens and milliseconds."""
-        data = self._llama.llama_perf_context(self._ctx)
+        data = self._llama.llama_perf_context(self._live())
         return {
             "prompt_tokens": float(data.n_p_eval),
             "prompt_ms": float(data.t_p_eval_ms),
@@ -378,7 +404,7 @@ class GGUFDecoder:
 
     def reset_perf(self) -> None:
         """Zero llama.cpp's timing counters."""
-        self._llama.llama_perf_context_reset(self._ctx)
+        self._llama.llama_perf_context_reset(self._live())
 
     def text(self, tokens: Sequence[int], skip: Collection[int] = ()) -> str:
         """Decode token ids to text, leaving out the ids in ``skip``; invalid UTF-8 is replaced.
@@ -395,7 +421,7 @@ class GGUFDecoder:
 
     def hidden(self, row: int) -> np.ndarray:
         """Final-norm hidden state of batch row ``row`` (context must have ``embeddings=True``)."""
-        ptr = self._llama.llama_get_embeddings_ith(self._ctx, row)
+        ptr = self._llama.llama_get_embeddings_ith(self._live(), row)
         if not ptr:
             raise ValueError(f"row {row} of the last batch has no hidden state (embeddings=False?)")
         out: np.ndarray = np.ctypeslib.as_array(ptr, shape=(self.n_embd,)).copy()

@@ -129,6 +129,10 @@ class PipelineStats:
     audio_seconds: float = 0.0
     chunks: int = 0
     encode_seconds: float = 0.0
+    #: Audio rows and text tokens of the prompts built (once per chunk).
+    prompt_audio_tokens: int = 0
+    prompt_text_tokens: int = 0
+    #: Tokens llama.cpp actually evaluated in prompt batches (retries reuse the prompt's cache).
     prompt_tokens: int = 0
     prefill_seconds: float = 0.0
     generated_tokens: int = 0
@@ -283,6 +287,8 @@ class Transcriber:
         prompt = asr_prompt(self.tokens, self.decoder.tokenize, len(enc.embeds), context, options.language)
         embeds = self.decoder.token_embeddings(prompt.ids)
         embeds[prompt.audio_offset : prompt.audio_offset + prompt.n_audio] = enc.embeds
+        self.stats.prompt_audio_tokens += prompt.n_audio
+        self.stats.prompt_text_tokens += len(prompt.ids) - prompt.n_audio
         seconds = (enc.end - enc.start) / SAMPLE_RATE
         cap = options.token_cap(seconds)
         self.decoder.ensure_context(len(prompt.ids) + cap + 1)
@@ -295,7 +301,7 @@ class Transcriber:
             sampling = SamplingOptions(
                 temperature, options.top_k, options.top_p, None if options.seed is None else options.seed + attempt
             )
-            self.decoder.reset_perf()
+            before = self.decoder.perf()
             gen = self.decoder.generate(
                 embeds,
                 cap,
@@ -304,7 +310,7 @@ class Transcriber:
                 should_stop=None if last else _LoopGuard(options.loop_window, options.loop_distinct),
                 on_step=probe,
             )
-            self._count(gen)
+            self._count(before, self.decoder.perf())
             result, retry = self._assess(enc, gen, temperature, probe.prob, options)
             if not retry or last:
                 self.stats.attempts.append(attempt + 1)
@@ -314,12 +320,13 @@ class Transcriber:
         assert result is not None
         return result
 
-    def _count(self, gen: Generation) -> None:
-        perf = self.decoder.perf()
-        self.stats.prompt_tokens += int(perf["prompt_tokens"])
-        self.stats.prefill_seconds += perf["prompt_ms"] / 1000
-        self.stats.generated_tokens += int(perf["eval_tokens"])
-        self.stats.generate_seconds += perf["eval_ms"] / 1000
+    def _count(self, before: dict[str, float], after: dict[str, float]) -> None:
+        """Add llama.cpp's own prompt/generation counters of one decode to the stats."""
+        delta = {k: after[k] - before[k] for k in after}
+        self.stats.prompt_tokens += int(delta["prompt_tokens"])
+        self.stats.prefill_seconds += delta["prompt_ms"] / 1000
+        self.stats.generated_tokens += int(delta["eval_tokens"])
+        self.stats.generate_seconds += delta["eval_ms"] / 1000
 
     def _assess(
         self, enc: _Encoded, gen: Generation, temperature: float, no_speech: float, options: TranscribeOptions
