@@ -198,3 +198,12 @@ def test_provider_selection() -> None:
             select_providers("cuda")
     with pytest.raises(ValueError, match="unknown device 'tpu'"):
         select_providers("tpu")
+
+
+def test_language_codes_and_unsupported_languages(transcriber: Transcriber, jfk: np.ndarray) -> None:
+    (r,) = transcriber.transcribe(jfk, TranscribeOptions(language="en", temperatures=(0.0,), max_new_tokens=4))
+    assert r.language == "English"
+    with pytest.raises(ValueError, match="unsupported language 'Klingon'"):
+        transcriber.transcribe(jfk, TranscribeOptions(language="Klingon"))
+    with pytest.raises(ValueError, match="unsupported language 'ar'"):  # not in the tiny model's list
+        transcriber.transcribe(jfk, TranscribeOptions(language="ar"))

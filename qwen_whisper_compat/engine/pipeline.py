@@ -15,6 +15,7 @@ This module knows nothing about whisper result shapes: it yields :class:`ChunkRe
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
@@ -31,7 +32,7 @@ from qwen_whisper_compat.engine.decoder import Generation, GGUFDecoder
 from qwen_whisper_compat.engine.encoder import load_encoder, select_providers
 from qwen_whisper_compat.engine.mel import HOP_LENGTH, SAMPLE_RATE, log_mel_spectrogram
 from qwen_whisper_compat.engine.modeldir import ModelDir, SpecialTokens, load_model_dir
-from qwen_whisper_compat.engine.prompt import asr_prompt, parse_output
+from qwen_whisper_compat.engine.prompt import asr_prompt, language_name, parse_output
 from qwen_whisper_compat.engine.sampling import SamplingOptions
 from qwen_whisper_compat.errors import ModelFolderError
 
@@ -45,7 +46,8 @@ DEFAULT_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 class TranscribeOptions:
     """Everything that shapes one transcription. Validated on creation."""
 
-    #: Prompt language name to force (e.g. ``"English"``); ``None`` lets the model detect it per chunk.
+    #: Language to force, as a prompt name (``"English"``) or whisper code (``"en"``); ``None`` lets the
+    #: model detect it per chunk. Checked against the model's languages when a transcription starts.
     language: str | None = None
     #: Free text for the system turn: hot words, names, background.
     context: str = ""
@@ -239,6 +241,9 @@ class Transcriber:
     def transcribe_iter(self, audio: np.ndarray, options: TranscribeOptions | None = None) -> Iterator[ChunkResult]:
         """Transcribe 16 kHz mono float32 samples, yielding each chunk as soon as it is decoded."""
         options = options or TranscribeOptions()
+        if options.language is not None:  # a whisper code or any spelling of a supported name
+            name = language_name(options.language, supported=self.model_dir.manifest.languages)
+            options = dataclasses.replace(options, language=name)
         audio = np.ascontiguousarray(audio, dtype=np.float32)
         if audio.ndim != 1 or audio.size < HOP_LENGTH:
             raise ValueError(f"audio must be 1-D 16 kHz samples, at least 10 ms; got shape {audio.shape}")
