@@ -70,7 +70,9 @@ def asr_ckpt(tiny_checkpoint: Callable[..., Path]) -> Path:
 
 @pytest.fixture(scope="session")
 def aligner_ckpt(tiny_checkpoint: Callable[..., Path]) -> Path:
-    return tiny_checkpoint("aligner")
+    # seed 2: its random head spreads the slots over several classes (seed 0 puts every slot in one),
+    # so the parity tests also exercise the timestamp repair
+    return tiny_checkpoint("aligner", seed=2)
 
 
 @pytest.fixture(scope="session")

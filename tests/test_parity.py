@@ -316,3 +316,5 @@ def test_aligner_slots_argmax_equal_official_logits(
     ours = hidden @ head.T
     assert ours.shape == (2 * len(words), 5000)
     np.testing.assert_array_equal(ours.argmax(1), ref_logits[slots].argmax(1))
+    # slots' logits differ from one another (cosine down to ~0.93): a misplaced slot would show here
+    assert row_cosines(ours, ref_logits[slots]).min() > 0.9999

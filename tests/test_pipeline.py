@@ -207,3 +207,27 @@ def test_language_codes_and_unsupported_languages(transcriber: Transcriber, jfk:
         transcriber.transcribe(jfk, TranscribeOptions(language="Klingon"))
     with pytest.raises(ValueError, match="unsupported language 'ar'"):  # not in the tiny model's list
         transcriber.transcribe(jfk, TranscribeOptions(language="ar"))
+
+
+def test_word_timestamps_invariants_across_chunks(
+    asr_ckpt: Path, aligner_ckpt: Path, converted: Callable[..., Path], speech40: np.ndarray
+) -> None:
+    """faster-whisper's monotonic-timestamps idea, on any model: words in order, inside their chunk,
+    start <= end, joined words equal the chunk text, last end within the audio."""
+    with Transcriber(converted(asr_ckpt, "fp32", "f32"), aligner=converted(aligner_ckpt, "fp32", "f32")) as t:
+        results = t.transcribe(speech40, TranscribeOptions(word_timestamps=True, temperatures=(0.0,), max_new_tokens=48))
+        assert t.stats.align_seconds > 0
+    assert len(results) == 2
+    previous_end = 0.0
+    for r in results:
+        assert r.words is not None and "".join(w.word for w in r.words) == r.text
+        if r.words:
+            assert (r.start, r.end) == (r.words[0].start, r.words[-1].end)
+        for w in r.words:
+            assert previous_end <= w.start <= w.end <= len(speech40) / SR
+            previous_end = w.end
+
+
+def test_word_timestamps_need_an_aligner(transcriber: Transcriber, jfk: np.ndarray) -> None:
+    with pytest.raises(ValueError, match="needs a forced aligner"):
+        transcriber.transcribe(jfk, TranscribeOptions(word_timestamps=True))

@@ -102,15 +102,45 @@ class TokenEmbeddings:
     """Rows of the GGUF's ``token_embd.weight`` as float32, dequantized on demand."""
 
     def __init__(self, path: Path) -> None:
-        self._index = GGUFIndex(path)
-        info = self._index.tensors.get("token_embd.weight")
+        self.index = GGUFIndex(path)
+        info = self.index.tensors.get("token_embd.weight")
         if info is None or len(info.shape) != 2:
             raise ModelFolderError(f"{path} has no 2-D token_embd.weight tensor")
         self.n_embd, self.n_vocab = info.shape
 
     def __call__(self, ids: Sequence[int]) -> np.ndarray:
         """Embeddings of ``ids`` as a float32 ``[len(ids), n_embd]`` array."""
-        return self._index.rows("token_embd.weight", np.asarray(ids, dtype=np.int64))
+        return self.index.rows("token_embd.weight", np.asarray(ids, dtype=np.int64))
+
+
+class _HiddenCapture:
+    """A ggml scheduler callback that copies the final-norm hidden states ("result_norm") of the output
+    rows while llama.cpp computes a batch, then stops that graph: the vocabulary head, which would cost
+    ``n_outputs x n_vocab x n_embd`` multiply-adds for nothing, is never computed."""
+
+    NAME = b"result_norm"
+
+    def __init__(self, llama: Any, n_embd: int) -> None:
+        from llama_cpp import _ggml
+
+        lib = _ggml.libggml
+        lib.ggml_get_name.argtypes, lib.ggml_get_name.restype = [ctypes.c_void_p], ctypes.c_char_p
+        lib.ggml_nbytes.argtypes, lib.ggml_nbytes.restype = [ctypes.c_void_p], ctypes.c_size_t
+        lib.ggml_backend_tensor_get.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_size_t]
+        lib.ggml_backend_tensor_get.restype = None
+        self.rows: list[np.ndarray] = []
+        self.active = False
+
+        def callback(tensor: int, ask: bool, user_data: int) -> bool:
+            if ask:  # do we want to see this node?
+                return self.active and lib.ggml_get_name(tensor) == self.NAME
+            size = lib.ggml_nbytes(tensor)
+            rows = np.empty(size // 4, dtype=np.float32)
+            lib.ggml_backend_tensor_get(tensor, rows.ctypes.data, 0, size)
+            self.rows.append(rows.reshape(-1, n_embd))
+            return False  # stop here: skip the output head
+
+        self.callback = llama.ggml_backend_sched_eval_callback(callback)
 
 
 @dataclass(frozen=True)
@@ -142,6 +172,8 @@ class GGUFDecoder:
         embeddings: Also extract final hidden states (needed by the aligner).
         exact: f32 KV cache and no flash attention: logits within ~1e-5 of a float32 reference
             (slower and more memory; for parity checks).
+        capture_hidden: Set up :meth:`hidden_states` (final hidden states at chosen rows without computing
+            the output head). Such a decoder cannot generate.
         n_gpu_layers: Layers to offload when llama.cpp was built with a GPU backend.
     """
 
@@ -153,6 +185,7 @@ class GGUFDecoder:
         embeddings: bool = False,
         exact: bool = False,
         n_gpu_layers: int = 0,
+        capture_hidden: bool = False,
     ) -> None:
         self._llama = llama = _llama()
         self._stack: ExitStack | None = ExitStack()
@@ -178,6 +211,7 @@ class GGUFDecoder:
         self._ctx: Any = None
         self.n_ctx = 0
         self._prefilled: tuple[np.ndarray, int, np.ndarray] | None = None
+        self._capture = _HiddenCapture(llama, self.n_embd) if capture_hidden else None
         self._stack.callback(self._free_context)
         self._step_batch = llama.llama_batch_init(1, 0, 1)
         self._stack.callback(llama.llama_batch_free, self._step_batch)
@@ -201,6 +235,8 @@ class GGUFDecoder:
         cparams.n_threads_batch = self._threads
         cparams.embeddings = self._embeddings
         cparams.no_perf = False  # keep llama.cpp's own prompt/generation timings (see perf())
+        if self._capture is not None:
+            cparams.cb_eval = self._capture.callback
         if self._exact:
             # f16 KV and the CPU flash-attention kernel's f16 internals move logits by ~1e-3
             cparams.type_k = cparams.type_v = 0  # GGML_TYPE_F32
@@ -339,6 +375,8 @@ class GGUFDecoder:
             on_step: Called after each step (see :data:`StepHook`).
         """
         self._live()
+        if self._capture is not None:
+            raise RuntimeError("a decoder made with capture_hidden=True cannot generate")
         n = prompt.shape[0]
         if n + max_new_tokens > self.n_ctx:
             raise ValueError(f"{n} prompt + {max_new_tokens} new tokens exceed the context of {self.n_ctx}")
@@ -413,6 +451,30 @@ class GGUFDecoder:
         (llama.cpp's own rule would also hide plain tokens that merely look special, such as ``</s>``).
         """
         return b"".join(self.token_bytes(t) for t in tokens if t not in skip).decode("utf-8", errors="replace")
+
+    def tensor_rows(self, name: str, rows: np.ndarray) -> np.ndarray:
+        """Rows of a 2-D weight of the GGUF file as float32 (dequantized); KeyError if there is none."""
+        return self.token_embeddings.index.rows(name, rows)
+
+    def hidden_states(self, embeds: np.ndarray, rows: Sequence[int]) -> np.ndarray:
+        """Final-norm hidden states ``[len(rows), n_embd]`` of one causal pass over ``embeds`` (positions
+        0..n-1), read only at ``rows`` (increasing); the output head is not computed."""
+        if self._capture is None:
+            raise RuntimeError("hidden_states() needs a decoder made with capture_hidden=True")
+        if list(rows) != sorted(set(rows)):
+            raise ValueError("rows must be strictly increasing")
+        self.ensure_context(embeds.shape[0])
+        self.reset()
+        self._capture.rows, self._capture.active = [], True
+        try:
+            self.eval_embeddings(embeds, 0, rows)
+        finally:
+            self._capture.active = False
+        captured = np.concatenate(self._capture.rows) if self._capture.rows else np.empty((0, self.n_embd))
+        self._capture.rows = []
+        if captured.shape[0] != len(rows):
+            raise RuntimeError(f"llama.cpp returned {captured.shape[0]} hidden states for {len(rows)} rows")
+        return captured
 
     def logits(self, row: int) -> np.ndarray:
         """Logits of batch row ``row`` of the last evaluation (a copy; -1 = last output)."""

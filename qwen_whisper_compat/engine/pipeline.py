@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from qwen_whisper_compat.engine.aligner import ForcedAligner, WordTiming
 from qwen_whisper_compat.engine.chunking import split_at_quiet_points
 from qwen_whisper_compat.engine.decoder import Generation, GGUFDecoder
 from qwen_whisper_compat.engine.encoder import load_encoder, select_providers
@@ -79,6 +80,9 @@ class TranscribeOptions:
     #: Encode the next chunk while the current one decodes. ``None``: only when the encoder runs on an
     #: accelerator; on a 2-core CPU both runtimes compete for the same cores and it measured no faster.
     overlap: bool | None = None
+    #: Time every word with the forced aligner (the Transcriber needs one); chunk times then snap to the
+    #: first and last word.
+    word_timestamps: bool = False
     #: Benchmarks only: decode exactly the token cap, ignoring end-of-sequence tokens.
     ignore_eos: bool = False
 
@@ -122,6 +126,8 @@ class ChunkResult:
     truncated: bool
     #: The kept decode still failed the repetition checks (every temperature was tried).
     repetitive: bool
+    #: Word timings (``word_timestamps=True``), else ``None``.
+    words: tuple[WordTiming, ...] | None = None
 
 
 @dataclass
@@ -140,6 +146,7 @@ class PipelineStats:
     generated_tokens: int = 0
     generate_seconds: float = 0.0
     decode_wall_seconds: float = 0.0
+    align_seconds: float = 0.0
     wall_seconds: float = 0.0
     attempts: list[int] = field(default_factory=list)
 
@@ -196,6 +203,7 @@ class Transcriber:
         n_gpu_layers: Decoder layers to offload when llama.cpp has a GPU backend.
         exact: Decode with an f32 KV cache and no flash attention (float32-close to the reference model;
             slower, for parity checks).
+        aligner: A forced aligner (or its model folder) for ``word_timestamps=True``.
     """
 
     def __init__(
@@ -205,6 +213,7 @@ class Transcriber:
         device: str = "cpu",
         n_gpu_layers: int = 0,
         exact: bool = False,
+        aligner: ForcedAligner | str | os.PathLike[str] | ModelDir | None = None,
     ) -> None:
         self.model_dir = model if isinstance(model, ModelDir) else load_model_dir(model, kind="asr")
         manifest = self.model_dir.manifest
@@ -222,10 +231,16 @@ class Transcriber:
         self._none_token = self.decoder.tokenize(" None")[0]
         self._special = frozenset(self.tokens.special)
         self.stats = PipelineStats()
+        if aligner is None or isinstance(aligner, ForcedAligner):
+            self.aligner = aligner
+        else:
+            self.aligner = ForcedAligner(aligner, threads=threads, device=device, exact=exact)
 
     def close(self) -> None:
-        """Free the decoder's native memory."""
+        """Free the decoders' native memory."""
         self.decoder.close()
+        if self.aligner is not None:
+            self.aligner.close()
 
     def __enter__(self) -> Transcriber:
         return self
@@ -241,6 +256,8 @@ class Transcriber:
     def transcribe_iter(self, audio: np.ndarray, options: TranscribeOptions | None = None) -> Iterator[ChunkResult]:
         """Transcribe 16 kHz mono float32 samples, yielding each chunk as soon as it is decoded."""
         options = options or TranscribeOptions()
+        if options.word_timestamps and self.aligner is None:
+            raise ValueError("word_timestamps=True needs a forced aligner: pass aligner= to the Transcriber")
         if options.language is not None:  # a whisper code or any spelling of a supported name
             name = language_name(options.language, supported=self.model_dir.manifest.languages)
             options = dataclasses.replace(options, language=name)
@@ -270,6 +287,8 @@ class Transcriber:
                 stats.encode_seconds += encoded.seconds
                 result = self._decode(encoded, options, chunk_context(options, i, previous))
                 previous = result.text
+                if options.word_timestamps:
+                    result = self._align(result, audio, a, b, options)
                 stats.wall_seconds = time.perf_counter() - t0
                 yield result
         finally:
@@ -324,6 +343,19 @@ class Transcriber:
         self.stats.decode_wall_seconds += time.perf_counter() - t
         assert result is not None
         return result
+
+    def _align(self, result: ChunkResult, audio: np.ndarray, a: int, b: int, options: TranscribeOptions) -> ChunkResult:
+        """Time the chunk's words; the chunk's start and end snap to its first and last word."""
+        assert self.aligner is not None
+        if not result.text.strip():
+            return dataclasses.replace(result, words=())
+        t = time.perf_counter()
+        language = result.language or options.language or ""
+        words = tuple(self.aligner.align(audio[a:b], result.text, language, offset=a / SAMPLE_RATE))
+        self.stats.align_seconds += time.perf_counter() - t
+        if not words:
+            return dataclasses.replace(result, words=())
+        return dataclasses.replace(result, words=words, start=words[0].start, end=words[-1].end)
 
     def _count(self, before: dict[str, float], after: dict[str, float]) -> None:
         """Add llama.cpp's own prompt/generation counters of one decode to the stats."""

@@ -1,0 +1,175 @@
+"""Forced alignment with Qwen3-ForcedAligner: (audio, transcript) -> word timings.
+
+The official method (reference/qwen3_asr.md 5): the transcript is split into units (words; one unit per
+CJK ideograph), the input is ``<|audio_start|> audio <|audio_end|>`` followed by each unit's tokens and two
+``<timestamp>`` slots; one causal pass of the decoder gives a hidden state at every slot, the 5000-class
+timestamp head turns it into a class, and class x 80 ms is the time. The slot times are repaired
+(timestamps.py) and mapped back onto the transcript, so that words keep their spacing and punctuation.
+
+Only the slots' hidden states are computed at the end of the pass (the decoder stops before the
+vocabulary head), and the head is applied here in numpy; it is never padded to the vocabulary.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from qwen_whisper_compat.engine.decoder import GGUFDecoder
+from qwen_whisper_compat.engine.encoder import load_encoder, select_providers
+from qwen_whisper_compat.engine.mel import HOP_LENGTH, SAMPLE_RATE, log_mel_spectrogram
+from qwen_whisper_compat.engine.modeldir import ModelDir, load_model_dir
+from qwen_whisper_compat.engine.timestamps import fix_timestamps
+from qwen_whisper_compat.engine.words import is_kept, split_words
+from qwen_whisper_compat.errors import ModelFolderError
+
+#: The official aligner's limit per call (its head has 5000 classes of 80 ms = 400 s).
+MAX_ALIGN_SECONDS = 180.0
+
+
+@dataclass(frozen=True)
+class WordTiming:
+    """One word of the transcript with its time span (seconds, in the input's time)."""
+
+    #: The word as it appears in the transcript, with its leading space and attached punctuation.
+    word: str
+    start: float
+    end: float
+    #: Confidence: geometric mean of the head's top probabilities at the word's two slots.
+    probability: float
+
+
+class ForcedAligner:
+    """A loaded aligner model folder (ours, or a Qwen3-ASR-GGUF export).
+
+    Args:
+        model: Folder path or :class:`ModelDir` of kind ``aligner``.
+        threads: CPU threads (0 = all available).
+        device: Where the encoder runs (``cpu``, ``cuda``, ``dml``, ``coreml``, ``auto``).
+        exact: f32 KV cache and no flash attention in the decoder (parity checks).
+    """
+
+    def __init__(
+        self, model: str | os.PathLike[str] | ModelDir, threads: int = 0, device: str = "cpu", exact: bool = False
+    ) -> None:
+        self.model_dir = model if isinstance(model, ModelDir) else load_model_dir(model, kind="aligner")
+        manifest = self.model_dir.manifest
+        if manifest.kind != "aligner" or manifest.tokens.timestamp is None:
+            raise ModelFolderError(f"{self.model_dir.path} is not a forced-aligner model folder")
+        self.tokens = manifest.tokens
+        self.timestamp = manifest.tokens.timestamp
+        self.segment_ms = manifest.timestamp_segment_ms or 80
+        self.encoder = load_encoder(self.model_dir, providers=select_providers(device), threads=threads)
+        self.decoder = GGUFDecoder(
+            self.model_dir.file_path("decoder"),
+            n_ctx=1024,
+            n_threads=threads or None,
+            exact=exact,
+            capture_hidden=True,
+        )
+        self.head = self._load_head()
+
+    def _load_head(self) -> np.ndarray:
+        n_classes = self.model_dir.manifest.decoder.classify_num
+        if any(f.role == "timestamp_head" for f in self.model_dir.manifest.files):
+            head = np.load(self.model_dir.file_path("timestamp_head"))
+        else:  # a Qwen3-ASR-GGUF export pads the head into the GGUF's output matrix: take its first rows
+            try:
+                head = self.decoder.tensor_rows("output.weight", np.arange(n_classes))
+            except KeyError:
+                raise ModelFolderError(f"{self.model_dir.path} has no timestamp head") from None
+        if head.shape != (n_classes, self.decoder.n_embd):
+            expected = (n_classes, self.decoder.n_embd)
+            raise ModelFolderError(f"timestamp head has shape {head.shape}, expected {expected}")
+        return np.ascontiguousarray(head, dtype=np.float32)
+
+    def close(self) -> None:
+        """Free the decoder's native memory."""
+        self.decoder.close()
+
+    def __enter__(self) -> ForcedAligner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -------------------------------------------------------------------------------------------- api
+    def align(self, audio: np.ndarray, text: str, language: str, offset: float = 0.0) -> list[WordTiming]:
+        """Word timings of ``text`` spoken in ``audio`` (16 kHz mono, at most 180 s).
+
+        Args:
+            audio: The samples the text was transcribed from.
+            text: The transcript; its words come back with their spacing and punctuation.
+            language: Prompt language name (decides how words are split; Japanese and Korean need extras).
+            offset: Seconds added to every time (the chunk's position in a longer input).
+        """
+        units = split_words(text, language)
+        if not units:
+            return []
+        ms, probs = self.align_units(audio, units)
+        duration = len(audio) / SAMPLE_RATE
+        return attach_words(text, units, ms, probs, offset, duration)
+
+    def align_units(self, audio: np.ndarray, units: Sequence[str]) -> tuple[list[int], np.ndarray]:
+        """Repaired slot times in milliseconds (two per unit) and each slot's top class probability."""
+        seconds = len(audio) / SAMPLE_RATE
+        if seconds > MAX_ALIGN_SECONDS:
+            raise ValueError(f"align at most {MAX_ALIGN_SECONDS:.0f} s of audio per call, got {seconds:.1f} s")
+        if len(audio) < HOP_LENGTH:
+            raise ValueError("audio to align must hold at least 10 ms")
+        feats = self.encoder(log_mel_spectrogram(np.asarray(audio, dtype=np.float32)))
+        ids = [self.tokens.audio_start, *[self.tokens.audio_pad] * len(feats), self.tokens.audio_end]
+        slots: list[int] = []
+        for unit in units:
+            ids += self.decoder.tokenize(unit)
+            slots += [len(ids), len(ids) + 1]
+            ids += [self.timestamp, self.timestamp]
+        embeds = self.decoder.token_embeddings(ids)
+        embeds[1 : 1 + len(feats)] = feats
+        hidden = self.decoder.hidden_states(embeds, slots)
+        logits = hidden @ self.head.T
+        classes = logits.argmax(axis=1)
+        shifted = logits - logits.max(axis=1, keepdims=True)
+        top = 1.0 / np.exp(shifted).sum(axis=1)
+        return fix_timestamps((classes * self.segment_ms).tolist()), top
+
+
+def attach_words(
+    text: str, units: Sequence[str], ms: Sequence[int], probs: Any, offset: float, duration: float
+) -> list[WordTiming]:
+    """Map unit times back onto ``text``: each word piece keeps its leading space and the punctuation that
+    follows it, so the pieces concatenate to ``text``. Times are clamped to ``[0, duration]`` (plus
+    ``offset``), made non-decreasing, and every word gets ``start <= end``."""
+    spans: list[tuple[int, int]] = []
+    pos = 0
+    for unit in units:
+        first = -1
+        for ch in unit:
+            found = text.find(ch, pos)
+            if found < 0:
+                raise ValueError(f"aligned unit {unit!r} is not in the transcript")
+            first = found if first < 0 else first
+            pos = found + 1
+        spans.append((first, pos))
+    cuts = [0]
+    for (_, prev_end), (next_start, _) in itertools.pairwise(spans):
+        gap = text[prev_end:next_start]
+        space = next((i for i, ch in enumerate(gap) if ch.isspace() or is_kept(ch)), len(gap))
+        cuts.append(prev_end + space)
+    cuts.append(len(text))
+    words: list[WordTiming] = []
+    last = offset
+    for i in range(len(units)):
+        start = min(max(ms[2 * i] / 1000.0, 0.0), duration) + offset
+        end = min(max(ms[2 * i + 1] / 1000.0, 0.0), duration) + offset
+        start = max(start, last)
+        end = max(end, start)
+        last = end
+        p = float(np.sqrt(probs[2 * i] * probs[2 * i + 1]))
+        words.append(WordTiming(text[cuts[i] : cuts[i + 1]], round(start, 3), round(end, 3), p))
+    return words
