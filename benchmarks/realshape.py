@@ -25,7 +25,7 @@ ENCODER_SHAPES = {
 }  # fmt: skip
 
 
-TEXT_SHAPES = {
+TEXT_SHAPES: dict[str, dict[str, int]] = {
     "0.6b": {"hidden_size": 1024, "intermediate_size": 3072},
     "1.7b": {"hidden_size": 2048, "intermediate_size": 6144},
 }
@@ -43,9 +43,15 @@ def text_config(size: str) -> dict[str, object]:
     }  # fmt: skip
 
 
+def aligner_text_config() -> dict[str, object]:
+    """``thinker_config.text_config`` of the released forced aligner (untied, 152064-row embedding)."""
+    return {**text_config("0.6b"), "vocab_size": 152064, "tie_word_embeddings": False}
+
+
 def decoder_tensors(size: str, seed: int = 1) -> dict[str, np.ndarray]:
-    """Random float16 text-decoder tensors with the released names and shapes (tied head: no lm_head)."""
-    cfg = text_config(size)
+    """Random float16 text-decoder tensors with the released names and shapes (tied head: no lm_head;
+    the aligner adds its 5000-class head)."""
+    cfg = aligner_text_config() if size == "aligner" else text_config(size)
     h, inter, hd = int(cfg["hidden_size"]), int(cfg["intermediate_size"]), int(cfg["head_dim"])
     nh, nkv, vocab = int(cfg["num_attention_heads"]), int(cfg["num_key_value_heads"]), int(cfg["vocab_size"])
     rng = np.random.default_rng(seed)
@@ -67,6 +73,8 @@ def decoder_tensors(size: str, seed: int = 1) -> dict[str, np.ndarray]:
             q + "mlp.gate_proj.weight": w(inter, h), q + "mlp.up_proj.weight": w(inter, h),
             q + "mlp.down_proj.weight": w(h, inter),
         })  # fmt: skip
+    if size == "aligner":
+        t["thinker.lm_head.weight"] = w(5000, h)
     return t
 
 
@@ -82,6 +90,7 @@ def write_checkpoint(folder: Path, size: str, shards: int = 1) -> Path:
         return folder
     tmp = folder.with_name(folder.name + ".tmp")
     tmp.mkdir(parents=True, exist_ok=True)
+    aligner = size == "aligner"
     tensors = {**encoder_tensors(size), **decoder_tensors(size)}
     names = sorted(tensors)
     if shards == 1:
@@ -94,14 +103,19 @@ def write_checkpoint(folder: Path, size: str, shards: int = 1) -> Path:
             save_file({n: tensors[n] for n in part}, str(tmp / file), metadata={"format": "pt"})
             weight_map.update({n: file for n in part})
         (tmp / "model.safetensors.index.json").write_text(json.dumps({"metadata": {}, "weight_map": weight_map}))
-    config = {
-        "architectures": ["Qwen3ASRForConditionalGeneration"], "model_type": "qwen3_asr",
-        "support_languages": ["Chinese", "English"],
-        "thinker_config": {"audio_token_id": 151676, "audio_start_token_id": 151669, "audio_end_token_id": 151670,
-                           "audio_config": encoder_config(size), "text_config": text_config(size)},
+    thinker = {
+        "audio_token_id": 151676, "audio_start_token_id": 151669, "audio_end_token_id": 151670,
+        "audio_config": encoder_config(size), "text_config": aligner_text_config() if aligner else text_config(size),
     }  # fmt: skip
+    config: dict[str, object] = {
+        "architectures": ["Qwen3ASRForConditionalGeneration"], "model_type": "qwen3_asr",
+        "support_languages": ["Chinese", "English"], "thinker_config": thinker,
+    }  # fmt: skip
+    if aligner:
+        thinker.update({"model_type": "qwen3_forced_aligner", "classify_num": 5000})
+        config.update({"timestamp_token_id": 151705, "timestamp_segment_time": 80})
     (tmp / "config.json").write_text(json.dumps(config, indent=2))
-    tiny_models.write_processor_files(tmp, aligner=False)
+    tiny_models.write_processor_files(tmp, aligner=aligner)
     tmp.rename(folder)
     return folder
 

@@ -3,6 +3,7 @@ streaming, and bounded memory on long input."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import subprocess
@@ -214,8 +215,10 @@ def test_word_timestamps_invariants_across_chunks(
 ) -> None:
     """faster-whisper's monotonic-timestamps idea, on any model: words in order, inside their chunk,
     start <= end, joined words equal the chunk text, last end within the audio."""
-    with Transcriber(converted(asr_ckpt, "fp32", "f32"), aligner=converted(aligner_ckpt, "fp32", "f32")) as t:
-        results = t.transcribe(speech40, TranscribeOptions(word_timestamps=True, temperatures=(0.0,), max_new_tokens=48))
+    aligner = converted(aligner_ckpt, "fp32", "f32")
+    with Transcriber(converted(asr_ckpt, "fp32", "f32"), aligner=aligner) as t:
+        opts = TranscribeOptions(word_timestamps=True, temperatures=(0.0,), max_new_tokens=48)
+        results = t.transcribe(speech40, opts)
         assert t.stats.align_seconds > 0
     assert len(results) == 2
     previous_end = 0.0
@@ -226,6 +229,19 @@ def test_word_timestamps_invariants_across_chunks(
         for w in r.words:
             assert previous_end <= w.start <= w.end <= len(speech40) / SR
             previous_end = w.end
+
+
+def test_aligning_in_overlap_gives_the_same_words(
+    asr_ckpt: Path, aligner_ckpt: Path, converted: Callable[..., Path], speech40: np.ndarray
+) -> None:
+    with Transcriber(converted(asr_ckpt, "fp32", "f32"), aligner=converted(aligner_ckpt, "fp32", "f32")) as t:
+        opts = TranscribeOptions(word_timestamps=True, temperatures=(0.0,), max_new_tokens=24)
+        stream = t.transcribe_iter(speech40, dataclasses.replace(opts, overlap=True))
+        first = next(stream)
+        assert t.stats.attempts == [1, 1]  # chunk 0 is handed out only after chunk 1 decoded
+        overlapped = [first, *stream]
+        sequential = t.transcribe(speech40, dataclasses.replace(opts, overlap=False))
+    assert overlapped == sequential and all(r.words for r in sequential)
 
 
 def test_word_timestamps_need_an_aligner(transcriber: Transcriber, jfk: np.ndarray) -> None:

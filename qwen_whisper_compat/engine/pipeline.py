@@ -1,8 +1,9 @@
 """Audio samples in, transcribed chunks out: chunking, prompting, decoding with fallback, and overlap.
 
 For each chunk (cut at a quiet point, see chunking.py): log-mel -> ONNX encoder -> prompt embeddings ->
-GGUF decode. With ``overlap``, chunk i+1 is encoded on a worker thread while chunk i decodes (both native
-runtimes release the GIL); by default only when the encoder runs on an accelerator. The previous chunk's
+GGUF decode (-> forced alignment). With ``overlap``, chunk i+1 is encoded and chunk i-1 aligned on worker
+threads while chunk i decodes (the native runtimes release the GIL); by default only when the encoder runs
+on an accelerator. The previous chunk's
 text is carried into the next prompt's context; its audio is not re-encoded or re-prefilled.
 
 A decode that loops (few distinct tokens at the end) is stopped early and, like one whose text compresses
@@ -275,8 +276,12 @@ class Transcriber:
         if overlap is None:
             overlap = self.encoder.providers[0] != "CPUExecutionProvider"
         executor = ThreadPoolExecutor(1, thread_name_prefix="qwc-encode") if overlap else None
+        aligning = None
+        if overlap and options.word_timestamps:
+            aligning = ThreadPoolExecutor(1, thread_name_prefix="qwc-align")
         try:
             pending: Future[_Encoded] | None = None
+            aligned: Future[ChunkResult] | None = None  # chunk i-1 aligns while chunk i decodes
             for i, (a, b) in enumerate(bounds):
                 if executor is None:
                     encoded = self._encode(i, audio, a, b)
@@ -287,13 +292,23 @@ class Transcriber:
                 stats.encode_seconds += encoded.seconds
                 result = self._decode(encoded, options, chunk_context(options, i, previous))
                 previous = result.text
-                if options.word_timestamps:
+                if aligning is not None:
+                    done, aligned = aligned, aligning.submit(self._align, result, audio, a, b, options)
+                    if done is None:
+                        continue
+                    result = done.result()
+                elif options.word_timestamps:
                     result = self._align(result, audio, a, b, options)
                 stats.wall_seconds = time.perf_counter() - t0
                 yield result
+            if aligned is not None:
+                result = aligned.result()
+                stats.wall_seconds = time.perf_counter() - t0
+                yield result
         finally:
-            if executor is not None:
-                executor.shutdown(wait=True, cancel_futures=True)
+            for pool in (executor, aligning):
+                if pool is not None:
+                    pool.shutdown(wait=True, cancel_futures=True)
 
     # ------------------------------------------------------------------------------------ stages
     def _fit_context(self, options: TranscribeOptions) -> None:
