@@ -13,13 +13,12 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from qwen_whisper_compat.engine.mel import HOP_LENGTH, N_FFT, SAMPLE_RATE
 from qwen_whisper_compat.errors import AudioLoadError
 
 logger = logging.getLogger("qwen_whisper_compat.audio")
 
-SAMPLE_RATE = 16000
-N_FFT = 400
-HOP_LENGTH = 160
+__all__ = ["HOP_LENGTH", "N_FFT", "SAMPLE_RATE", "AudioInput", "load_audio", "prepare_audio"]
 
 AudioSource = str | os.PathLike[str] | bytes | BinaryIO
 #: Anything the transcription entry points accept: a file (path, bytes, binary file object) or samples.

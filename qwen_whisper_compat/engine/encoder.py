@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from qwen_whisper_compat.engine.modeldir import ModelDir
+from qwen_whisper_compat.engine.modeldir import EncoderDims, ModelDir
 from qwen_whisper_compat.errors import ModelFolderError
 
 logger = logging.getLogger("qwen_whisper_compat.encoder")
@@ -146,10 +146,12 @@ class SplitEncoder:
         self,
         frontend: str | os.PathLike[str],
         backend: str | os.PathLike[str],
+        dims: EncoderDims,
         providers: Sequence[str] | None = None,
         threads: int = 0,
         max_frames: int = 4 * WINDOW_FRAMES,
     ) -> None:
+        self._dims = dims
         self._front = _session(frontend, providers, threads)
         self._back = _session(backend, providers, threads)
         self._front_in = self._front.get_inputs()[0]
@@ -178,9 +180,9 @@ class SplitEncoder:
             self._front.run(None, {self._front_in.name: padded[None, :, i : i + CHUNK_FRAMES]})[0]
             for i in range(0, padded.shape[1], CHUNK_FRAMES)
         ]
-        n_tok = 13 * (n // CHUNK_FRAMES) + -(-(n % CHUNK_FRAMES) // 8)
+        n_tok = self._dims.output_length(n)
         hidden = np.concatenate(chunks, axis=1)[:, :n_tok]
-        window = np.arange(n_tok) // 104
+        window = np.arange(n_tok) // self._dims.window_tokens
         mask = np.where(window[:, None] == window[None, :], 0.0, -np.inf).astype(self._mask_dtype)[None, None]
         (out,) = self._back.run(None, {"hidden_states": hidden, "attention_mask": mask})
         return np.asarray(out[0], dtype=np.float32)
@@ -194,5 +196,9 @@ def load_encoder(
     if "encoder" in roles:
         return AudioEncoder(model_dir.file_path("encoder"), providers=providers, threads=threads)
     return SplitEncoder(
-        model_dir.file_path("encoder_frontend"), model_dir.file_path("encoder_backend"), providers, threads
+        model_dir.file_path("encoder_frontend"),
+        model_dir.file_path("encoder_backend"),
+        model_dir.manifest.encoder,
+        providers,
+        threads,
     )
