@@ -37,11 +37,6 @@ class TokenizerData:
     #: Ids of the added tokens flagged special (hidden when decoding text).
     special_ids: tuple[int, ...]
 
-    @property
-    def n_real(self) -> int:
-        """Number of real tokens (BPE + added); rows above are padding."""
-        return len(self.vocab)
-
 
 def read_tokenizer(folder: Path, vocab_size: int) -> TokenizerData:
     """Read the tokenizer files of a checkpoint and lay them out over ``vocab_size`` embedding rows."""

@@ -431,7 +431,7 @@ class GGUFDecoder:
         return view
 
     def perf(self) -> dict[str, float]:
-        """llama.cpp's own timings since the last reset: prompt and generation tokens and milliseconds."""
+        """llama.cpp's own cumulative timings of this context: prompt and generation tokens and milliseconds."""
         data = self._llama.llama_perf_context(self._live())
         return {
             "prompt_tokens": float(data.n_p_eval),
@@ -439,10 +439,6 @@ class GGUFDecoder:
             "eval_tokens": float(data.n_eval),
             "eval_ms": float(data.t_eval_ms),
         }
-
-    def reset_perf(self) -> None:
-        """Zero llama.cpp's timing counters."""
-        self._llama.llama_perf_context_reset(self._live())
 
     def text(self, tokens: Sequence[int], skip: Collection[int] = ()) -> str:
         """Decode token ids to text, leaving out the ids in ``skip``; invalid UTF-8 is replaced.
