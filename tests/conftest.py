@@ -49,6 +49,24 @@ def jfk(shared_audio: Path) -> np.ndarray:
     return load_audio(shared_audio / "jfk.flac")
 
 
+#: Forced-alignment cases: (clip fixture, language, transcript): English, Chinese on 20 s, mixed.
+ALIGN_CASES = {
+    "english": ("jfk", "English", "And so my fellow Americans, ask not what your country can do for you, "
+                "ask what you can do for your country."),
+    "chinese": ("zh20s", "Chinese", "广州市房地产中介协会分析，今年上半年全市二手房成交量同比上升，"
+                "中介机构普遍认为市场信心正在恢复，价格也将保持平稳。"),
+    "mixed": ("jfk", "Chinese", "我们用Qwen3-ASR做语音识别，it's 2026年的新模型，准确率很高。"),
+}  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def zh20s(shared_audio: Path) -> np.ndarray:
+    """20 s of Mandarin: the AISHELL-1 clip repeated."""
+    from qwen_whisper_compat.audio import load_audio
+
+    return np.tile(load_audio(shared_audio / "aishell_BAC009S0724W0121.wav"), 5)[: 20 * 16000]
+
+
 @pytest.fixture(scope="session")
 def tiny_checkpoint(request: pytest.FixtureRequest) -> Callable[..., Path]:
     """Factory: path of a cached tiny checkpoint folder, built with the official classes on first use."""

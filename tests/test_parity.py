@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import tiny_models
 import torch
+from conftest import ALIGN_CASES
 
 from qwen_whisper_compat.engine.decoder import GGUFDecoder
 from qwen_whisper_compat.engine.encoder import AudioEncoder
@@ -37,14 +38,10 @@ def row_cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 @pytest.fixture(scope="session")
-def clips(jfk: np.ndarray, shared_audio: Path) -> dict[str, np.ndarray]:
-    from qwen_whisper_compat.audio import load_audio
-
+def clips(jfk: np.ndarray, zh20s: np.ndarray) -> dict[str, np.ndarray]:
     long = np.concatenate([jfk, jfk])
-    out = {"jfk": jfk}
+    out = {"jfk": jfk, "zh20s": zh20s}
     out.update({name: long[:n] for name, n in LENGTHS.items()})
-    aishell = load_audio(shared_audio / "aishell_BAC009S0724W0121.wav")
-    out["zh20s"] = np.tile(aishell, 5)[: 20 * SR]
     return out
 
 
@@ -277,13 +274,6 @@ def test_quantized_decoder_logits_stay_close(
 
 
 # ------------------------------------------------------------------------------------------- aligner
-ALIGN_CASES = {
-    "english": ("jfk", "English", "And so my fellow Americans, ask not what your country can do for you, "
-                "ask what you can do for your country."),
-    "chinese": ("zh20s", "Chinese", "广州市房地产中介协会分析，今年上半年全市二手房成交量同比上升，"
-                "中介机构普遍认为市场信心正在恢复，价格也将保持平稳。"),
-    "mixed": ("jfk", "Chinese", "我们用Qwen3-ASR做语音识别，it's 2026年的新模型，准确率很高。"),
-}  # fmt: skip
 
 
 @pytest.mark.parametrize("case", sorted(ALIGN_CASES))

@@ -22,6 +22,7 @@ from qwen_whisper_compat.engine.modeldir import (
     EncoderDims,
     Kind,
     SpecialTokens,
+    read_json_object,
     sha256_file,
 )
 from qwen_whisper_compat.engine.prompt import ALIGNER_LANGUAGES, ASR_LANGUAGES
@@ -263,13 +264,7 @@ def _read_json(path: Path, what: str) -> dict[str, Any]:
             f"{str(path.parent)!r} has no {what}: point the converter at an official Qwen3-ASR or "
             "Qwen3-ForcedAligner checkpoint folder"
         )
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise CheckpointError(f"cannot read {path}: {e}") from e
-    if not isinstance(data, dict):
-        raise CheckpointError(f"{path} does not hold a JSON object")
-    return data
+    return read_json_object(path, CheckpointError)
 
 
 def _detect_kind(config: Mapping[str, Any], folder: Path) -> Kind:

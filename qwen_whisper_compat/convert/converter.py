@@ -9,6 +9,7 @@ import logging
 import os
 import shutil
 import tempfile
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -79,8 +80,8 @@ def convert_checkpoint(
         raise ConversionError(f"{str(dest)!r} already exists; choose another output folder or pass --force")
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.partial-", dir=dest.parent))
-        tmp.chmod(0o777 & ~_umask())  # mkdtemp makes it private; the finished folder gets normal permissions
+        tmp = dest.parent / f".{dest.name}.partial-{uuid.uuid4().hex[:8]}"
+        tmp.mkdir()  # not mkdtemp: the finished folder should get the umask's permissions, not 0700
     except OSError as e:
         raise ConversionError(f"cannot write to {str(dest)!r}: {e.strerror or e}") from e
     try:
@@ -153,12 +154,6 @@ def _convert_into(
         files=tuple(files),
         timestamp_segment_ms=ckpt.timestamp_segment_ms(),
     )
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
 
 
 def _move_into_place(tmp: Path, dest: Path) -> None:

@@ -6,13 +6,13 @@ from ``tokenizer_config.json`` (``added_tokens_decoder``) or ``tokenizer.json`` 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import gguf
 
+from qwen_whisper_compat.engine.modeldir import read_json_object
 from qwen_whisper_compat.errors import CheckpointError
 
 
@@ -71,12 +71,12 @@ def read_tokenizer(folder: Path, vocab_size: int) -> TokenizerData:
 def _read_bpe(folder: Path) -> tuple[dict[str, int], list[str]]:
     vocab_json, merges_txt, tok_json = folder / "vocab.json", folder / "merges.txt", folder / "tokenizer.json"
     if vocab_json.is_file() and merges_txt.is_file():
-        vocab = _load_json(vocab_json)
+        vocab = _read(vocab_json)
         lines = merges_txt.read_text(encoding="utf-8").splitlines()
         merges = [ln for ln in lines if ln and not ln.startswith("#version")]
         return {str(k): int(v) for k, v in vocab.items()}, merges
     if tok_json.is_file():
-        model = _load_json(tok_json).get("model") or {}
+        model = _read(tok_json).get("model") or {}
         if model.get("type") != "BPE":
             raise CheckpointError(f"{tok_json} does not hold a BPE tokenizer")
         raw_merges = model.get("merges") or []
@@ -91,11 +91,11 @@ def _read_added(folder: Path) -> list[AddedToken]:
     found: dict[int, AddedToken] = {}
     tok_json = folder / "tokenizer.json"
     if tok_json.is_file():
-        for t in _load_json(tok_json).get("added_tokens") or []:
+        for t in _read(tok_json).get("added_tokens") or []:
             found[int(t["id"])] = AddedToken(int(t["id"]), str(t["content"]), bool(t.get("special", False)))
     cfg = folder / "tokenizer_config.json"
     if cfg.is_file():
-        for k, t in (_load_json(cfg).get("added_tokens_decoder") or {}).items():
+        for k, t in (_read(cfg).get("added_tokens_decoder") or {}).items():
             found[int(k)] = AddedToken(int(k), str(t["content"]), bool(t.get("special", False)))
     if not found:
         raise CheckpointError(
@@ -105,11 +105,6 @@ def _read_added(folder: Path) -> list[AddedToken]:
     return [found[i] for i in sorted(found)]
 
 
-def _load_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise CheckpointError(f"cannot read {path}: {e}") from e
-    if not isinstance(data, dict):
-        raise CheckpointError(f"{path} does not hold a JSON object")
-    return data
+
+def _read(path: Path) -> dict[str, Any]:
+    return read_json_object(path, CheckpointError)

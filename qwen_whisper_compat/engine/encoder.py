@@ -157,7 +157,7 @@ class SplitEncoder:
         self._front_in = self._front.get_inputs()[0]
         self._dtype = np.float16 if "float16" in self._front_in.type else np.float32
         self._mask_dtype = np.float16 if "float16" in self._back.get_inputs()[1].type else np.float32
-        self.n_mels = 128
+        self.n_mels = dims.n_mels
         self.max_frames = max(WINDOW_FRAMES, max_frames // WINDOW_FRAMES * WINDOW_FRAMES)
 
     @property

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from qwen_whisper_compat.errors import ModelFolderError
+from qwen_whisper_compat.errors import ModelFolderError, QwenWhisperError
 
 MANIFEST_NAME = "manifest.json"
 FORMAT_NAME = "qwen-whisper-compat/model"
@@ -212,6 +212,17 @@ class ModelDir:
         return self.path / self.manifest.file(role).path
 
 
+def read_json_object(path: Path, error: type[QwenWhisperError]) -> dict[str, Any]:
+    """A JSON file that must hold an object; ``error`` (one line, naming the file) otherwise."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise error(f"cannot read {path}: {e}") from e
+    if not isinstance(data, dict):
+        raise error(f"{path} does not hold a JSON object")
+    return data
+
+
 def sha256_file(path: str | os.PathLike[str], chunk_size: int = 1 << 22) -> str:
     """Hex sha256 of a file, read in 4 MiB chunks."""
     h = hashlib.sha256()
@@ -266,13 +277,7 @@ def load_model_dir(
                 f"convert it first: qwen-whisper-convert {folder} OUT_FOLDER"
             )
         raise ModelFolderError(f"{str(folder)!r} is not a model folder: it has no {MANIFEST_NAME}")
-    try:
-        data = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ModelFolderError(f"cannot read {manifest_path}: {e}") from e
-    if not isinstance(data, dict):
-        raise ModelFolderError(f"{manifest_path} does not hold a JSON object")
-    manifest = Manifest.from_dict(data)
+    manifest = Manifest.from_dict(read_json_object(manifest_path, ModelFolderError))
     if kind is not None and manifest.kind != kind:
         raise ModelFolderError(
             f"{str(folder)!r} holds an {manifest.kind} model, "
