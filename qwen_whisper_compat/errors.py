@@ -25,3 +25,18 @@ class CheckpointError(ConversionError, ValueError):
 
 class AudioLoadError(QwenWhisperError, RuntimeError):
     """Audio could not be read or decoded."""
+
+
+class UnknownModelError(ModelFolderError, ValueError):
+    """A model name (or its precision suffix) is not one this package knows; the message lists the valid ones."""
+
+
+class ModelNotAvailableError(ModelFolderError):
+    """A model is neither in the cache nor downloadable now (offline, no network, download failed).
+
+    The message names the checkpoint to download and the folder to put it in.
+    """
+
+
+class UnsupportedOptionError(QwenWhisperError, ValueError):
+    """An option or value the engine cannot honour (translation, a language the model lacks, ...)."""

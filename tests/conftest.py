@@ -143,3 +143,15 @@ def official_aligner(aligner_ckpt: Path):  # type: ignore[no-untyped-def]
     from qwen_asr import Qwen3ForcedAligner
 
     return load_official(Qwen3ForcedAligner, aligner_ckpt)
+
+
+@pytest.fixture(scope="session")
+def hub_mirror(tmp_path_factory: pytest.TempPathFactory, asr_ckpt: Path, aligner_ckpt: Path) -> Path:
+    """A folder laid out like the Hugging Face Hub (``<mirror>/Qwen/Qwen3-ASR-1.7B/...``) whose three official
+    repos are the tiny checkpoints (symlinks), for ``QWEN_WHISPER_HUB_MIRROR`` or ``hub.mirror_fetch``."""
+    mirror = tmp_path_factory.mktemp("hub-mirror")
+    (mirror / "Qwen").mkdir()
+    for repo, ckpt in (("Qwen3-ASR-0.6B", asr_ckpt), ("Qwen3-ASR-1.7B", asr_ckpt),
+                       ("Qwen3-ForcedAligner-0.6B", aligner_ckpt)):  # fmt: skip
+        (mirror / "Qwen" / repo).symlink_to(ckpt, target_is_directory=True)
+    return mirror
