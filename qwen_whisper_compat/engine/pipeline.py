@@ -36,6 +36,7 @@ from qwen_whisper_compat.engine.mel import HOP_LENGTH, SAMPLE_RATE, log_mel_spec
 from qwen_whisper_compat.engine.modeldir import ModelDir, SpecialTokens, load_model_dir
 from qwen_whisper_compat.engine.prompt import asr_prompt, language_name, parse_output
 from qwen_whisper_compat.engine.sampling import SamplingOptions
+from qwen_whisper_compat.engine.words import MissingExtraError
 from qwen_whisper_compat.errors import ModelFolderError
 
 logger = logging.getLogger("qwen_whisper_compat.pipeline")
@@ -84,6 +85,10 @@ class TranscribeOptions:
     #: Time every word with the forced aligner (the Transcriber needs one); chunk times then snap to the
     #: first and last word.
     word_timestamps: bool = False
+    #: With ``word_timestamps``: a chunk the aligner cannot handle (a language it was not trained on, or
+    #: one whose word splitter needs a missing extra) gets ``words=None`` and a logged warning instead of
+    #: an error.
+    align_best_effort: bool = False
     #: Benchmarks only: decode exactly the token cap, ignoring end-of-sequence tokens.
     ignore_eos: bool = False
 
@@ -129,6 +134,9 @@ class ChunkResult:
     repetitive: bool
     #: Word timings (``word_timestamps=True``), else ``None``.
     words: tuple[WordTiming, ...] | None = None
+    #: The chunk's audio span in seconds (``start``/``end`` snap to the words when they are timed).
+    audio_start: float = 0.0
+    audio_end: float = 0.0
 
 
 @dataclass
@@ -232,6 +240,7 @@ class Transcriber:
         self._none_token = self.decoder.tokenize(" None")[0]
         self._special = frozenset(self.tokens.special)
         self.stats = PipelineStats()
+        self._warned: set[str] = set()
         if aligner is None or isinstance(aligner, ForcedAligner):
             self.aligner = aligner
         else:
@@ -310,6 +319,54 @@ class Transcriber:
                 if pool is not None:
                     pool.shutdown(wait=True, cancel_futures=True)
 
+    def tokenize(self, text: str) -> list[int]:
+        """The decoder's token ids of plain ``text``."""
+        return self.decoder.tokenize(text)
+
+    def detokenize(self, ids: list[int]) -> str:
+        """The text of token ids (special tokens dropped)."""
+        return self.decoder.text(ids, self._special)
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        """Prompt names of the languages the model transcribes."""
+        return tuple(self.model_dir.manifest.languages)
+
+    def language_probs(self, mel: np.ndarray) -> dict[str, float]:
+        """Probability of each supported language (prompt names) for the speech in a log-mel spectrogram.
+
+        The prompt is followed by the ``language`` header the model writes first; the distribution of the
+        next token, restricted to the first tokens of the language names (all distinct in the Qwen
+        vocabulary), is renormalised over the supported languages.
+        """
+        embeds = self.encoder(np.asarray(mel, dtype=np.float32))
+        prompt = asr_prompt(self.tokens, self.decoder.tokenize, len(embeds))
+        ids = [*prompt.ids, self._header_token]
+        rows = self.decoder.token_embeddings(ids)
+        rows[prompt.audio_offset : prompt.audio_offset + prompt.n_audio] = embeds
+        self.decoder.ensure_context(len(ids) + 1)
+        self.decoder.reset()
+        self.decoder.eval_embeddings(rows, 0, [len(ids) - 1])
+        logits = self.decoder.logits(len(ids) - 1).astype(np.float64)
+        self.decoder.reset()
+        names = self.languages
+        firsts = np.array([self.decoder.tokenize(" " + name)[0] for name in names])
+        scores = logits[firsts]
+        probs = np.exp(scores - scores.max())
+        probs /= probs.sum()
+        return {name: float(p) for name, p in zip(names, probs, strict=True)}
+
+    def decode_features(self, mel: np.ndarray, options: TranscribeOptions | None = None) -> ChunkResult:
+        """Decode one log-mel spectrogram as a single chunk (no chunking, no context carry-over)."""
+        options = options or TranscribeOptions()
+        if options.language is not None:
+            options = dataclasses.replace(options, language=language_name(options.language, self.languages))
+        mel = np.asarray(mel, dtype=np.float32)
+        embeds = self.encoder(mel)
+        n_samples = mel.shape[-1] * HOP_LENGTH
+        self.decoder.ensure_context(len(embeds) + options.token_cap(n_samples / SAMPLE_RATE) + 128)
+        return self._decode(_Encoded(0, 0, n_samples, embeds, 0.0), options, options.context)
+
     # ------------------------------------------------------------------------------------ stages
     def _fit_context(self, options: TranscribeOptions) -> None:
         longest = options.chunk_seconds + options.search_seconds + 1.0
@@ -366,11 +423,34 @@ class Transcriber:
             return dataclasses.replace(result, words=())
         t = time.perf_counter()
         language = result.language or options.language or ""
-        words = tuple(self.aligner.align(audio[a:b], result.text, language, offset=a / SAMPLE_RATE))
+        if options.align_best_effort:
+            problem = self._alignment_problem(language)
+            if problem:
+                if problem not in self._warned:
+                    self._warned.add(problem)
+                    logger.warning("%s; those chunks get no word timings", problem)
+                return result
+        try:
+            words = tuple(self.aligner.align(audio[a:b], result.text, language, offset=a / SAMPLE_RATE))
+        except MissingExtraError as e:
+            if not options.align_best_effort:
+                raise
+            if str(e) not in self._warned:
+                self._warned.add(str(e))
+                logger.warning("%s; those chunks get no word timings", e)
+            return result
         self.stats.align_seconds += time.perf_counter() - t
         if not words:
             return dataclasses.replace(result, words=())
         return dataclasses.replace(result, words=words, start=words[0].start, end=words[-1].end)
+
+    def _alignment_problem(self, language: str) -> str:
+        """Why the aligner cannot time text in ``language`` (``""`` when it can)."""
+        assert self.aligner is not None
+        supported = self.aligner.model_dir.manifest.languages
+        if language and supported and language not in supported:
+            return f"the forced aligner does not support {language}"
+        return ""
 
     def _count(self, before: dict[str, float], after: dict[str, float]) -> None:
         """Add llama.cpp's own prompt/generation counters of one decode to the stats."""
@@ -411,6 +491,8 @@ class Transcriber:
             temperature=temperature,
             truncated=gen.stop == "max_tokens",
             repetitive=too_repetitive,
+            audio_start=enc.start / SAMPLE_RATE,
+            audio_end=enc.end / SAMPLE_RATE,
         )
         return result, (too_repetitive or too_unsure) and not parsed.no_speech
 
