@@ -1,0 +1,517 @@
+"""Result writers and small CLI helpers: the twin of ``whisper.utils`` (openai-whisper 20250625).
+
+The writers produce byte for byte what openai-whisper's writers produce for the same result dict
+(reference/whisper_compat.md 2.2, 2.3), including the word-level subtitle path and its line options.
+Unlike upstream, a writer first fills a temporary file in the output folder and then moves it over the
+target, so a writer that fails half-way leaves no partial file behind.
+
+This module stays cheap to import: no inference runtime is loaded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, TextIO
+
+from qwen_whisper_compat.engine.pipeline import compression_ratio
+
+__all__ = [
+    "WRITERS",
+    "ResultWriter",
+    "SubtitlesWriter",
+    "WriteJSON",
+    "WriteSRT",
+    "WriteTSV",
+    "WriteTXT",
+    "WriteVTT",
+    "WriterFunction",
+    "compression_ratio",
+    "exact_div",
+    "format_timestamp",
+    "get_end",
+    "get_start",
+    "get_writer",
+    "make_safe",
+    "optional_float",
+    "optional_int",
+    "str2bool",
+]
+
+#: A whisper result dict (``text``, ``segments``, ``language``) or anything shaped like it.
+Result = Mapping[str, Any]
+#: One subtitle cue: formatted start, formatted end, text.
+Cue = tuple[str, str, str]
+
+_SYSTEM_ENCODING = sys.getdefaultencoding()
+# A word is underlined inside its leading whitespace; like upstream's pattern, "." stops at a newline, so a
+# word with a newline in its middle is left as it is.
+_UNDERLINE = re.compile(r"^(\s*)(.*)$")
+# Word-level subtitles start a new cue after a pause longer than this (seconds), when lines are capped.
+_LONG_PAUSE = 3.0
+# What upstream substitutes for an absent max_line_width / max_words_per_line: "no limit" in practice.
+_NO_LIMIT = 1000
+
+
+# --------------------------------------------------------------------------------------------------
+# Small helpers used by the CLI
+# --------------------------------------------------------------------------------------------------
+
+
+def make_safe(string: str) -> str:
+    """``string`` with every character the interpreter's default encoding cannot represent replaced by ``?``.
+
+    Python 3's default encoding is UTF-8, which represents everything, so this is normally the identity
+    (see https://github.com/openai/whisper/discussions/729).
+    """
+    if _SYSTEM_ENCODING == "utf-8":
+        return string
+    return string.encode(_SYSTEM_ENCODING, errors="replace").decode(_SYSTEM_ENCODING)
+
+
+def exact_div(x: int, y: int) -> int:
+    """``x // y``, for an ``x`` that ``y`` divides exactly.
+
+    Raises:
+        ValueError: ``y`` does not divide ``x``.
+    """
+    if x % y != 0:
+        raise ValueError(f"{x} is not a multiple of {y}")
+    return x // y
+
+
+def str2bool(string: str) -> bool:
+    """Parse the CLI spellings ``"True"`` and ``"False"`` (nothing else).
+
+    Raises:
+        ValueError: Any other string.
+    """
+    if string == "True":
+        return True
+    if string == "False":
+        return False
+    raise ValueError(f"Expected one of {{'True', 'False'}}, got {string}")
+
+
+def optional_int(string: str) -> int | None:
+    """``None`` for the string ``"None"``, else ``int(string)``."""
+    return None if string == "None" else int(string)
+
+
+def optional_float(string: str) -> float | None:
+    """``None`` for the string ``"None"``, else ``float(string)``."""
+    return None if string == "None" else float(string)
+
+
+def format_timestamp(seconds: float, always_include_hours: bool = False, decimal_marker: str = ".") -> str:
+    """``[hh:]mm:ss.mmm`` for a time in seconds, rounded to the millisecond.
+
+    Args:
+        seconds: The time; must not be negative.
+        always_include_hours: Write ``hh:`` even below one hour (SRT); otherwise only from one hour on.
+        decimal_marker: What separates seconds from milliseconds (``","`` for SRT).
+
+    Raises:
+        ValueError: ``seconds`` is negative or NaN (upstream fails an ``assert`` there).
+    """
+    if not seconds >= 0:
+        raise ValueError(f"non-negative timestamp expected, got {seconds!r}")
+    hours, rest = divmod(round(seconds * 1000.0), 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    whole_seconds, milliseconds = divmod(rest, 1_000)
+    hours_part = f"{hours:02d}:" if always_include_hours or hours > 0 else ""
+    return f"{hours_part}{minutes:02d}:{whole_seconds:02d}{decimal_marker}{milliseconds:03d}"
+
+
+def get_start(segments: Sequence[Mapping[str, Any]]) -> float | None:
+    """Start of the first word of any segment, else of the first segment; ``None`` without segments.
+
+    Every segment up to the first one with words must have a ``words`` key.
+    """
+    fallback = segments[0]["start"] if segments else None
+    return next((word["start"] for segment in segments for word in segment["words"]), fallback)
+
+
+def get_end(segments: Sequence[Mapping[str, Any]]) -> float | None:
+    """End of the last word of any segment, else of the last segment; ``None`` without segments.
+
+    Every segment from the last one with words on must have a ``words`` key.
+    """
+    fallback = segments[-1]["end"] if segments else None
+    return next((word["end"] for segment in reversed(segments) for word in reversed(segment["words"])), fallback)
+
+
+# --------------------------------------------------------------------------------------------------
+# Writing a file without leaving half of it behind
+# --------------------------------------------------------------------------------------------------
+
+
+def _open_temporary(folder: str, name: str) -> tuple[int, str]:
+    """Create a new, empty file next to ``name`` in ``folder``; return its descriptor and path.
+
+    The file is created with mode 0o666 less the umask, as ``open(path, "w")`` would create the target.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        path = os.path.join(folder, f".{name}.{os.urandom(4).hex()}.tmp")
+        try:
+            return os.open(path, flags, 0o666), path
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"could not create a temporary file for {name!r} in {folder!r}")
+
+
+def _write_replacing(path: str, write: Callable[[TextIO], None]) -> None:
+    """Write ``path`` (UTF-8 text, platform newlines) through ``write``; on failure leave ``path`` untouched."""
+    folder, name = os.path.split(path)
+    fd, temporary = _open_temporary(folder, name)
+    try:
+        with open(fd, "w", encoding="utf-8") as file:
+            write(file)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
+# --------------------------------------------------------------------------------------------------
+# Writers
+# --------------------------------------------------------------------------------------------------
+
+
+class ResultWriter:
+    """Writes a result to ``<output_dir>/<audio file name without extension>.<extension>``.
+
+    Subclasses set ``extension`` and implement ``write_result``.
+    """
+
+    #: File name extension, without the dot.
+    extension: str
+
+    def __init__(self, output_dir: str) -> None:
+        self.output_dir = output_dir
+
+    def __call__(
+        self, result: Result, audio_path: str, options: Mapping[str, Any] | None = None, **kwargs: Any
+    ) -> None:
+        """Write ``result`` for the audio file ``audio_path`` (which need not exist).
+
+        Args:
+            result: The transcription result dict.
+            audio_path: Names the output file: its base name, less the extension, plus ours.
+            options: Line options (``max_line_width``, ``max_line_count``, ``highlight_words``,
+                ``max_words_per_line``); keyword arguments of the same names take precedence.
+            **kwargs: The same line options as keywords.
+        """
+        _write_replacing(
+            self.output_path(audio_path),
+            lambda file: self.write_result(result, file=file, options=options, **kwargs),
+        )
+
+    def output_path(self, audio_path: str) -> str:
+        """The path ``__call__`` writes for ``audio_path``."""
+        stem = os.path.splitext(os.path.basename(audio_path))[0]
+        return os.path.join(self.output_dir, f"{stem}.{self.extension}")
+
+    def write_result(
+        self, result: Result, file: TextIO, options: Mapping[str, Any] | None = None, **kwargs: Any
+    ) -> None:
+        """Write ``result`` to an open text file."""
+        raise NotImplementedError
+
+
+class WriteTXT(ResultWriter):
+    """Plain text: each segment's stripped text on its own line."""
+
+    extension: str = "txt"
+
+    def write_result(
+        self, result: Result, file: TextIO, options: Mapping[str, Any] | None = None, **kwargs: Any
+    ) -> None:
+        """Write one line per segment; line options are ignored."""
+        for segment in result["segments"]:
+            file.write(f"{segment['text'].strip()}\n")
+
+
+@dataclass(frozen=True)
+class _LineOptions:
+    """The word-level line options after upstream's defaulting."""
+
+    #: Characters per line.
+    max_line_width: int
+    #: Lines per cue; ``None`` = one cue per segment, lines unlimited.
+    max_line_count: int | None
+    #: Words per chunk of a segment; each chunk opens a new cue, but only while segments are preserved.
+    max_words_per_line: int
+    #: One cue per word with that word underlined.
+    highlight_words: bool
+    #: Each segment starts a new cue (unless both width and count were given).
+    preserve_segments: bool
+
+    @classmethod
+    def resolve(
+        cls,
+        options: Mapping[str, Any] | None,
+        max_line_width: int | None,
+        max_line_count: int | None,
+        highlight_words: bool,
+        max_words_per_line: int | None,
+    ) -> _LineOptions:
+        """Merge keywords over the options dict as upstream does: a falsy keyword (0, False) defers to it.
+
+        Raises:
+            ValueError: ``max_words_per_line`` is negative (upstream loops forever there).
+        """
+        options = options or {}
+        width = max_line_width or options.get("max_line_width")
+        count = max_line_count or options.get("max_line_count")
+        highlight = highlight_words or options.get("highlight_words", False)
+        words_per_line = max_words_per_line or options.get("max_words_per_line") or _NO_LIMIT
+        if words_per_line < 0:
+            raise ValueError(f"max_words_per_line must be positive, got {words_per_line}")
+        return cls(
+            max_line_width=width or _NO_LIMIT,
+            max_line_count=count,
+            max_words_per_line=words_per_line,
+            highlight_words=bool(highlight),
+            # decided on the merged values, before the width falls back to its default
+            preserve_segments=count is None or width is None,
+        )
+
+
+class _WordPacker:
+    """Packs word timings into cues of lines, one word at a time, the way upstream wraps them."""
+
+    def __init__(self, options: _LineOptions, first_start: float) -> None:
+        self.options = options
+        self.cue: list[dict[str, Any]] = []
+        self.line_len = 0
+        self.line_count = 1
+        self.last_start = first_start
+
+    def add(self, word: Mapping[str, Any], starts_chunk: bool) -> list[dict[str, Any]] | None:
+        """Add one word; return the finished cue when this word opens a new one.
+
+        A word that continues a line keeps its text; a word that opens a line is stripped, and one that
+        opens a line inside the current cue is prefixed with a newline.
+        """
+        opts = self.options
+        timing = dict(word)
+        long_pause = not opts.preserve_segments and timing["start"] - self.last_start > _LONG_PAUSE
+        has_room = self.line_len + len(timing["word"]) <= opts.max_line_width
+        segment_break = starts_chunk and len(self.cue) > 0 and opts.preserve_segments
+        finished = None
+        if self.line_len > 0 and has_room and not long_pause and not segment_break:
+            self.line_len += len(timing["word"])
+        else:
+            timing["word"] = timing["word"].strip()
+            cue_full = opts.max_line_count is not None and (long_pause or self.line_count >= opts.max_line_count)
+            if (len(self.cue) > 0 and cue_full) or segment_break:
+                finished, self.cue, self.line_count = self.cue, [], 1
+            elif self.line_len > 0:
+                self.line_count += 1
+                timing["word"] = "\n" + timing["word"]
+            self.line_len = len(timing["word"].strip())
+        self.cue.append(timing)
+        self.last_start = timing["start"]
+        return finished
+
+
+def _pack_words(segments: Sequence[Mapping[str, Any]], options: _LineOptions) -> Iterator[list[dict[str, Any]]]:
+    """The word-level cues, as lists of word timings whose ``word`` texts join to the cue text."""
+    # The first word can never end a cue, so this start only matters for failing like upstream (KeyError)
+    # when a segment before the first word has no "words".
+    packer = _WordPacker(options, get_start(segments) or 0.0)
+    step = options.max_words_per_line
+    for segment in segments:
+        words = segment["words"]
+        for chunk_start in range(0, len(words), step):
+            for i, word in enumerate(words[chunk_start : chunk_start + step]):
+                finished = packer.add(word, starts_chunk=i == 0)
+                if finished is not None:
+                    yield finished
+    if packer.cue:
+        yield packer.cue
+
+
+def _underline(word: str) -> str:
+    """``word`` with its text (not its leading whitespace) wrapped in ``<u>…</u>``."""
+    return _UNDERLINE.sub(r"\1<u>\2</u>", word)
+
+
+def _highlighted(cue: list[dict[str, Any]], timestamp: Callable[[float], str]) -> Iterator[Cue]:
+    """One cue per word with that word underlined, plus a plain cue over each gap between words."""
+    words = [timing["word"] for timing in cue]
+    plain = "".join(words)
+    last = timestamp(cue[0]["start"])
+    for i, timing in enumerate(cue):
+        start, end = timestamp(timing["start"]), timestamp(timing["end"])
+        if last != start:
+            yield last, start, plain
+        yield start, end, "".join(words[:i] + [_underline(words[i])] + words[i + 1 :])
+        last = end
+
+
+class SubtitlesWriter(ResultWriter):
+    """Base of the cue-based formats (VTT, SRT): turns a result into (start, end, text) cues."""
+
+    #: Write ``hh:`` even below one hour.
+    always_include_hours: bool
+    #: Separator between seconds and milliseconds.
+    decimal_marker: str
+
+    def iterate_result(
+        self,
+        result: Result,
+        options: Mapping[str, Any] | None = None,
+        *,
+        max_line_width: int | None = None,
+        max_line_count: int | None = None,
+        highlight_words: bool = False,
+        max_words_per_line: int | None = None,
+    ) -> Iterator[Cue]:
+        """The cues of ``result`` with formatted timestamps.
+
+        With ``words`` in the first segment, cues are built from the words (timed from the first word's
+        start to the last word's end, wrapped by the line options); otherwise there is one cue per segment
+        with its stripped text and ``-->`` written as ``->``.
+
+        Raises:
+            TypeError: An unknown line option keyword (before anything is yielded).
+        """
+        segments = result["segments"]
+        if len(segments) > 0 and "words" in segments[0]:
+            line_options = _LineOptions.resolve(
+                options, max_line_width, max_line_count, highlight_words, max_words_per_line
+            )
+            return self._word_cues(segments, line_options)
+        return self._segment_cues(segments)
+
+    def _segment_cues(self, segments: Sequence[Mapping[str, Any]]) -> Iterator[Cue]:
+        for segment in segments:
+            text = segment["text"].strip().replace("-->", "->")
+            yield self.format_timestamp(segment["start"]), self.format_timestamp(segment["end"]), text
+
+    def _word_cues(self, segments: Sequence[Mapping[str, Any]], options: _LineOptions) -> Iterator[Cue]:
+        for cue in _pack_words(segments, options):
+            if options.highlight_words:
+                yield from _highlighted(cue, self.format_timestamp)
+            else:
+                start, end = self.format_timestamp(cue[0]["start"]), self.format_timestamp(cue[-1]["end"])
+                yield start, end, "".join(timing["word"] for timing in cue)
+
+    def format_timestamp(self, seconds: float) -> str:
+        """``seconds`` in this format's timestamp style."""
+        return format_timestamp(seconds, self.always_include_hours, self.decimal_marker)
+
+
+class WriteVTT(SubtitlesWriter):
+    """WebVTT: a ``WEBVTT`` header, then cues without ids, ``mm:ss.mmm`` (hours only from one hour on)."""
+
+    extension: str = "vtt"
+    always_include_hours: bool = False
+    decimal_marker: str = "."
+
+    def write_result(
+        self, result: Result, file: TextIO, options: Mapping[str, Any] | None = None, **kwargs: Any
+    ) -> None:
+        """Write the header and every cue."""
+        cues = self.iterate_result(result, options, **kwargs)
+        file.write("WEBVTT\n\n")
+        for start, end, text in cues:
+            file.write(f"{start} --> {end}\n{text}\n\n")
+
+
+class WriteSRT(SubtitlesWriter):
+    """SubRip: numbered cues from 1, ``hh:mm:ss,mmm``."""
+
+    extension: str = "srt"
+    always_include_hours: bool = True
+    decimal_marker: str = ","
+
+    def write_result(
+        self, result: Result, file: TextIO, options: Mapping[str, Any] | None = None, **kwargs: Any
+    ) -> None:
+        """Write every cue with its number."""
+        for number, (start, end, text) in enumerate(self.iterate_result(result, options, **kwargs), start=1):
+            file.write(f"{number}\n{start} --> {end}\n{text}\n\n")
+
+
+class WriteTSV(ResultWriter):
+    """Tab-separated ``start``, ``end``, ``text`` with times in integer milliseconds.
+
+    Integer milliseconds cannot be garbled by a locale's decimal comma and are cheap to parse. Tabs in the
+    text become spaces.
+    """
+
+    extension: str = "tsv"
+
+    def write_result(
+        self, result: Result, file: TextIO, options: Mapping[str, Any] | None = None, **kwargs: Any
+    ) -> None:
+        """Write the header line and one line per segment; line options are ignored."""
+        file.write("start\tend\ttext\n")
+        for segment in result["segments"]:
+            start, end = round(1000 * segment["start"]), round(1000 * segment["end"])
+            text = segment["text"].strip().replace("\t", " ")
+            file.write(f"{start}\t{end}\t{text}\n")
+
+
+class WriteJSON(ResultWriter):
+    """The whole result as one line of JSON, non-ASCII escaped (``json.dump`` defaults)."""
+
+    extension: str = "json"
+
+    def write_result(
+        self, result: Result, file: TextIO, options: Mapping[str, Any] | None = None, **kwargs: Any
+    ) -> None:
+        """Write ``result``; line options are ignored."""
+        file.write(json.dumps(result))
+
+
+class WriterFunction(Protocol):
+    """What ``get_writer`` returns: called as ``writer(result, audio_path, options=None, **line_options)``."""
+
+    def __call__(
+        self, result: Result, audio_path: str, options: Mapping[str, Any] | None = None, **kwargs: Any
+    ) -> None: ...
+
+
+#: Output format name -> writer class (plugins may add formats).
+WRITERS: dict[str, type[ResultWriter]] = {
+    "txt": WriteTXT,
+    "vtt": WriteVTT,
+    "srt": WriteSRT,
+    "tsv": WriteTSV,
+    "json": WriteJSON,
+}
+#: What ``get_writer("all")`` writes: whisper's five formats (a plugin's format is written when asked by name).
+ALL_FORMATS = ("txt", "vtt", "srt", "tsv", "json")
+
+
+def get_writer(output_format: str, output_dir: str) -> WriterFunction:
+    """The writer for ``output_format`` (a key of ``WRITERS``, or ``"all"``) writing into ``output_dir``.
+
+    Raises:
+        KeyError: An unknown format; the message lists the known ones.
+    """
+    if output_format == "all":
+        writers = [WRITERS[name](output_dir) for name in ALL_FORMATS]
+
+        def write_all(result: Result, audio_path: str, options: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
+            for writer in writers:
+                writer(result, audio_path, options, **kwargs)
+
+        return write_all
+    try:
+        writer_class = WRITERS[output_format]
+    except KeyError:
+        known = ", ".join([*WRITERS, "all"])
+        raise KeyError(f"unknown output format {output_format!r}; expected one of: {known}") from None
+    return writer_class(output_dir)
