@@ -40,3 +40,7 @@ class ModelNotAvailableError(ModelFolderError):
 
 class UnsupportedOptionError(QwenWhisperError, ValueError):
     """An option or value the engine cannot honour (translation, a language the model lacks, ...)."""
+
+
+class SileroUnavailableError(QwenWhisperError, RuntimeError):
+    """The Silero VAD session cannot be created (onnxruntime missing or broken, model file missing or damaged)."""
