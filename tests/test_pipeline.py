@@ -247,3 +247,30 @@ def test_aligning_in_overlap_gives_the_same_words(
 def test_word_timestamps_need_an_aligner(transcriber: Transcriber, jfk: np.ndarray) -> None:
     with pytest.raises(ValueError, match="needs a forced aligner"):
         transcriber.transcribe(jfk, TranscribeOptions(word_timestamps=True))
+
+
+@pytest.mark.parametrize("language", [None, "English"])
+def test_batched_decoding_equals_one_by_one(
+    transcriber: Transcriber, speech40: np.ndarray, language: str | None
+) -> None:
+    """Chunks decoded together in one llama.cpp batch give the tokens, scores and no-speech probabilities
+    of decoding them one by one (without carried text, which the batched mode does not use)."""
+    options = TranscribeOptions(
+        language=language, temperatures=(0.0,), chunk_seconds=8.0, search_seconds=2.0, carry_previous_text=False,
+        max_new_tokens=40,
+    )  # fmt: skip
+    one_by_one = transcriber.transcribe(speech40, options)
+    assert len(one_by_one) >= 4
+    batched = list(transcriber.transcribe_batched(speech40, options, batch_size=3))  # groups of 3, 3, and the rest
+    assert [r.index for r in batched] == [r.index for r in one_by_one]
+    for a, b in zip(one_by_one, batched, strict=True):
+        assert a.tokens == b.tokens and a.text == b.text
+        assert a.avg_logprob == pytest.approx(b.avg_logprob, abs=1e-4)
+        assert a.no_speech_prob == pytest.approx(b.no_speech_prob, rel=1e-3, abs=1e-9)
+
+
+def test_batched_decoding_retries_failed_chunks_hotter(transcriber: Transcriber, jfk: np.ndarray) -> None:
+    """As one by one: the random model loops at temperature 0, so the chunk is decoded again hotter."""
+    options = TranscribeOptions(temperatures=(0.0, 0.5, 1.0), max_new_tokens=64)
+    [result] = transcriber.transcribe_batched(jfk, options, batch_size=4)
+    assert transcriber.stats.attempts[0] > 1 and result.temperature > 0.0

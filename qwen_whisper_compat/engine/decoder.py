@@ -15,6 +15,7 @@ import ctypes
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Collection, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -157,6 +158,15 @@ class Generation:
     eos_logprob: float | None
 
 
+@dataclass(frozen=True)
+class BatchTiming:
+    """Where the time of the last :meth:`GGUFDecoder.generate_batch` went."""
+
+    prompt_tokens: int
+    prefill_seconds: float
+    decode_seconds: float
+
+
 #: Called after each step with (step index, chosen token, logits, log-normalizer): the log-probability of
 #: token t at that step is ``logits[t] - log_normalizer``. The logits view is only valid during the call.
 StepHook = Callable[[int, int, np.ndarray, float], None]
@@ -209,7 +219,10 @@ class GGUFDecoder:
         self._embeddings = embeddings
         self._exact = exact
         self._ctx: Any = None
+        #: Tokens each sequence can hold, and how many sequences the context holds (see generate_batch).
         self.n_ctx = 0
+        self.n_seq = 1
+        self.last_batch: BatchTiming | None = None
         self._prefilled: tuple[np.ndarray, int, np.ndarray] | None = None
         self._capture = _HiddenCapture(llama, self.n_embd) if capture_hidden else None
         self._stack.callback(self._free_context)
@@ -221,14 +234,18 @@ class GGUFDecoder:
             raise ModelFolderError(f"{self.path}: token_embd width differs from the model's n_embd")
 
     # ------------------------------------------------------------------------------------- lifetime
-    def ensure_context(self, n_ctx: int) -> None:
-        """Make sure the context holds at least ``n_ctx`` tokens (recreated, rounded up to 256, if smaller)."""
-        if self._ctx and n_ctx <= self.n_ctx:
+    def ensure_context(self, n_ctx: int, n_seq: int = 1) -> None:
+        """Make sure the context holds ``n_seq`` sequences of at least ``n_ctx`` tokens each (recreated,
+        rounded up to 256 tokens, if smaller). Each sequence gets its own KV stream."""
+        if self._ctx and n_ctx <= self.n_ctx and n_seq <= self.n_seq:
             return
-        n_ctx = -(-n_ctx // 256) * 256
+        n_ctx = -(-max(n_ctx, self.n_ctx if self._ctx else 0) // 256) * 256
+        n_seq = max(n_seq, self.n_seq if self._ctx else 1)
         llama = self._llama
         cparams = llama.llama_context_default_params()
-        cparams.n_ctx = n_ctx
+        cparams.n_ctx = n_ctx * n_seq
+        cparams.n_seq_max = n_seq
+        cparams.kv_unified = False
         cparams.n_batch = n_ctx
         cparams.n_ubatch = min(n_ctx, 512)
         cparams.n_threads = self._threads
@@ -245,8 +262,10 @@ class GGUFDecoder:
         self._prefilled = None
         ctx = llama.llama_init_from_model(self._model, cparams)
         if not ctx:
-            raise ModelFolderError(f"llama.cpp could not create a context of {n_ctx} tokens for {self.path}")
-        self._ctx, self.n_ctx = ctx, n_ctx
+            raise ModelFolderError(
+                f"llama.cpp could not create a context of {n_seq} x {n_ctx} tokens for {self.path}"
+            )
+        self._ctx, self.n_ctx, self.n_seq = ctx, n_ctx, n_seq
 
     def _live(self) -> Any:
         """The native context; a clear error instead of a crash after ``close()``."""
@@ -304,8 +323,9 @@ class GGUFDecoder:
         self._prefilled = None
         self._llama.llama_memory_clear(self._llama.llama_get_memory(self._live()), True)
 
-    def eval_embeddings(self, embeds: np.ndarray, start_pos: int, outputs: Sequence[int]) -> None:
-        """Run ``embeds`` (``[n, n_embd]``) at positions ``start_pos..`` and keep outputs for rows ``outputs``."""
+    def eval_embeddings(self, embeds: np.ndarray, start_pos: int, outputs: Sequence[int], seq: int = 0) -> None:
+        """Run ``embeds`` (``[n, n_embd]``) at positions ``start_pos..`` of sequence ``seq`` and keep outputs
+        for rows ``outputs``."""
         embeds = np.ascontiguousarray(embeds, dtype=np.float32)
         self._prefilled = None
         n = embeds.shape[0]
@@ -314,7 +334,7 @@ class GGUFDecoder:
         batch = self._llama.llama_batch_init(n * self._pos_planes, self.n_embd, 1)
         try:
             ctypes.memmove(batch.embd, embeds.ctypes.data, embeds.nbytes)
-            self._fill(batch, n, start_pos, outputs)
+            self._fill(batch, n, start_pos, outputs, seq)
             if self._pos_planes > 1:  # plane-major: pos[j * n + i]; the 4th plane has no rotary dims
                 pos = np.ctypeslib.as_array(batch.pos, shape=(n * self._pos_planes,))
                 pos[n : 3 * n] = np.tile(pos[:n], 2)
@@ -335,7 +355,7 @@ class GGUFDecoder:
         finally:
             self._llama.llama_batch_free(batch)
 
-    def _fill(self, batch: Any, n: int, start_pos: int, outputs: Sequence[int]) -> None:
+    def _fill(self, batch: Any, n: int, start_pos: int, outputs: Sequence[int], seq: int = 0) -> None:
         if start_pos + n > self.n_ctx:
             raise ValueError(f"{start_pos + n} tokens do not fit the context of {self.n_ctx}")
         batch.n_tokens = n
@@ -345,7 +365,7 @@ class GGUFDecoder:
         flags[:] = 0
         flags[np.asarray(outputs, dtype=np.int64)] = 1
         for i in range(n):
-            batch.seq_id[i][0] = 0
+            batch.seq_id[i][0] = seq
 
     def _decode(self, batch: Any) -> None:
         rc = self._llama.llama_decode(self._live(), batch)
@@ -400,6 +420,89 @@ class GGUFDecoder:
                 return Generation(tokens, logprobs, "aborted", None)
             self._step(token, n + step)
         return Generation(tokens, logprobs, "max_tokens", None)
+
+    def generate_batch(
+        self,
+        prompts: Sequence[np.ndarray],
+        max_new_tokens: Sequence[int],
+        eos: Collection[int],
+        sampling: SamplingOptions | None = None,
+        should_stop: Callable[[list[int]], bool] | None = None,
+        on_step: Sequence[StepHook] | None = None,
+    ) -> list[Generation]:
+        """Decode several prompts together, one KV sequence each.
+
+        Each prompt is prefilled on its own; then every step evaluates the next token of every unfinished
+        sequence in one batch, so the weights are read once per step for all of them (decoding is bound by
+        memory bandwidth, so a step of 8 sequences costs far less than 8 steps of one).
+
+        Args:
+            prompts: Prompt embeddings per sequence.
+            max_new_tokens: Token cap per sequence.
+            eos: Ids that end a sequence.
+            sampling: Greedy when omitted; one sampler (and seed) per sequence.
+            should_stop: Called with a sequence's tokens after each of its steps; True aborts that sequence.
+            on_step: One hook per sequence, called after each of its steps (see :data:`StepHook`).
+        """
+        self._live()
+        if self._capture is not None:
+            raise RuntimeError("a decoder made with capture_hidden=True cannot generate")
+        k = len(prompts)
+        if k == 0:
+            return []
+        lengths = [p.shape[0] for p in prompts]
+        self.ensure_context(max(n + m for n, m in zip(lengths, max_new_tokens, strict=True)) + 1, n_seq=k)
+        self.reset()
+        samplers = [Sampler(sampling or SamplingOptions()) for _ in range(k)]
+        logits_of: dict[int, np.ndarray] = {}
+        t0 = time.perf_counter()
+        for s, prompt in enumerate(prompts):
+            self.eval_embeddings(prompt, 0, [lengths[s] - 1], seq=s)
+            logits_of[s] = self.logits(lengths[s] - 1)
+        t1 = time.perf_counter()
+        tokens: list[list[int]] = [[] for _ in range(k)]
+        logprobs: list[list[float]] = [[] for _ in range(k)]
+        results: list[Generation | None] = [None] * k
+        batch = self._llama.llama_batch_init(k, 0, 1)
+        try:
+            active = list(range(k))
+            while active:
+                stepping = []
+                for row, s in enumerate(active):
+                    logits = logits_of[s] if s in logits_of else self._logits_view(row)
+                    token = samplers[s].choose(logits)
+                    norm = samplers[s].log_normalizer(logits)
+                    if on_step is not None:
+                        on_step[s](len(tokens[s]), token, logits, norm)
+                    if token in eos:
+                        results[s] = Generation(tokens[s], logprobs[s], "eos", float(logits[token]) - norm)
+                    elif len(tokens[s]) == max_new_tokens[s]:
+                        results[s] = Generation(tokens[s], logprobs[s], "max_tokens", None)
+                    else:
+                        tokens[s].append(token)
+                        logprobs[s].append(float(logits[token]) - norm)
+                        if should_stop is not None and should_stop(tokens[s]):
+                            results[s] = Generation(tokens[s], logprobs[s], "aborted", None)
+                        else:
+                            stepping.append(s)
+                logits_of.clear()
+                active = stepping
+                if not active:
+                    break
+                batch.n_tokens = len(active)
+                for row, s in enumerate(active):
+                    batch.token[row] = tokens[s][-1]
+                    batch.pos[row] = lengths[s] + len(tokens[s]) - 1
+                    batch.n_seq_id[row] = 1
+                    batch.seq_id[row][0] = s
+                    batch.logits[row] = 1
+                self._decode(batch)
+        finally:
+            self._llama.llama_batch_free(batch)
+        self._prefilled = None
+        # llama.cpp's perf counters file a multi-sequence step under prompt evaluation: time it here
+        self.last_batch = BatchTiming(sum(lengths), t1 - t0, time.perf_counter() - t1)
+        return [r for r in results if r is not None]
 
     def _prefill(self, prompt: np.ndarray) -> np.ndarray:
         """Evaluate the prompt (or keep it from the previous call) and return the first step's logits."""

@@ -265,20 +265,8 @@ class Transcriber:
 
     def transcribe_iter(self, audio: np.ndarray, options: TranscribeOptions | None = None) -> Iterator[ChunkResult]:
         """Transcribe 16 kHz mono float32 samples, yielding each chunk as soon as it is decoded."""
-        options = options or TranscribeOptions()
-        if options.word_timestamps and self.aligner is None:
-            raise ValueError("word_timestamps=True needs a forced aligner: pass aligner= to the Transcriber")
-        if options.language is not None:  # a whisper code or any spelling of a supported name
-            name = language_name(options.language, supported=self.model_dir.manifest.languages)
-            options = dataclasses.replace(options, language=name)
-        audio = np.ascontiguousarray(audio, dtype=np.float32)
-        if audio.ndim != 1 or audio.size < HOP_LENGTH:
-            raise ValueError(f"audio must be 1-D 16 kHz samples, at least 10 ms; got shape {audio.shape}")
-        bounds = split_at_quiet_points(
-            audio, SAMPLE_RATE, options.chunk_seconds, options.search_seconds, min_tail_seconds=1.0
-        )
-        self.stats = stats = PipelineStats(audio_seconds=audio.size / SAMPLE_RATE, chunks=len(bounds))
-        self._fit_context(options)
+        options, audio, bounds = self._start(audio, options)
+        stats = self.stats
         t0 = time.perf_counter()
         previous = ""
         overlap = options.overlap
@@ -367,7 +355,89 @@ class Transcriber:
         self.decoder.ensure_context(len(embeds) + options.token_cap(n_samples / SAMPLE_RATE) + 128)
         return self._decode(_Encoded(0, 0, n_samples, embeds, 0.0), options, options.context)
 
+    def transcribe_batched(
+        self, audio: np.ndarray, options: TranscribeOptions | None = None, batch_size: int = 8
+    ) -> Iterator[ChunkResult]:
+        """Transcribe with ``batch_size`` chunks decoded together (see :meth:`GGUFDecoder.generate_batch`).
+
+        Chunks are independent here: no previous text is carried (the context text still is), and the
+        first temperature decodes every chunk; a chunk that fails the repetition checks is decoded again
+        on its own with the remaining temperatures. Results come in input order.
+        """
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        options, audio, bounds = self._start(audio, options)
+        stats = self.stats
+        t0 = time.perf_counter()
+        for first in range(0, len(bounds), batch_size):
+            group = [self._encode(i, audio, a, b) for i, (a, b) in enumerate(bounds[first : first + batch_size], first)]
+            stats.encode_seconds += sum(e.seconds for e in group)
+            for enc, result in zip(group, self._decode_group(group, options), strict=True):
+                if options.word_timestamps:
+                    result = self._align(result, audio, enc.start, enc.end, options)
+                stats.wall_seconds = time.perf_counter() - t0
+                yield result
+
+    def _decode_group(self, group: list[_Encoded], options: TranscribeOptions) -> list[ChunkResult]:
+        """Decode encoded chunks together at the first temperature; retry the failures one by one."""
+        context = options.context
+        prompts, caps = [], []
+        for enc in group:
+            prompt = asr_prompt(self.tokens, self.decoder.tokenize, len(enc.embeds), context, options.language)
+            embeds = self.decoder.token_embeddings(prompt.ids)
+            embeds[prompt.audio_offset : prompt.audio_offset + prompt.n_audio] = enc.embeds
+            prompts.append(embeds)
+            caps.append(options.token_cap((enc.end - enc.start) / SAMPLE_RATE))
+            self.stats.prompt_audio_tokens += prompt.n_audio
+            self.stats.prompt_text_tokens += len(prompt.ids) - prompt.n_audio
+        eos = () if options.ignore_eos else self.tokens.eos
+        temperature = options.temperatures[0]
+        sampling = SamplingOptions(temperature, options.top_k, options.top_p, options.seed)
+        last = len(options.temperatures) == 1
+        guard = None if last else _LoopGuard(options.loop_window, options.loop_distinct)
+        forced = options.language is not None
+        probes = [_NoSpeechProbe(forced, self._header_token, self._none_token, eos) for _ in group]
+        t = time.perf_counter()
+        gens = self.decoder.generate_batch(prompts, caps, eos, sampling, should_stop=guard, on_step=probes)
+        timing = self.decoder.last_batch
+        assert timing is not None
+        self.stats.prompt_tokens += timing.prompt_tokens
+        self.stats.prefill_seconds += timing.prefill_seconds
+        self.stats.generated_tokens += sum(len(g.tokens) for g in gens)
+        self.stats.generate_seconds += timing.decode_seconds
+        self.stats.decode_wall_seconds += time.perf_counter() - t
+        results = []
+        for enc, gen, probe in zip(group, gens, probes, strict=True):
+            result, retry = self._assess(enc, gen, temperature, probe.prob, options)
+            if retry and not last:
+                rest = dataclasses.replace(options, temperatures=options.temperatures[1:])
+                result = self._decode(enc, rest, context)
+                self.stats.attempts[-1] += 1  # the batched attempt
+            else:
+                self.stats.attempts.append(1)
+            results.append(result)
+        return results
+
     # ------------------------------------------------------------------------------------ stages
+    def _start(
+        self, audio: np.ndarray, options: TranscribeOptions | None
+    ) -> tuple[TranscribeOptions, np.ndarray, list[tuple[int, int]]]:
+        """Check the input, resolve the language, cut the chunks and reset the stats of a transcription."""
+        options = options or TranscribeOptions()
+        if options.word_timestamps and self.aligner is None:
+            raise ValueError("word_timestamps=True needs a forced aligner: pass aligner= to the Transcriber")
+        if options.language is not None:  # a whisper code or any spelling of a supported name
+            options = dataclasses.replace(options, language=language_name(options.language, self.languages))
+        audio = np.ascontiguousarray(audio, dtype=np.float32)
+        if audio.ndim != 1 or audio.size < HOP_LENGTH:
+            raise ValueError(f"audio must be 1-D 16 kHz samples, at least 10 ms; got shape {audio.shape}")
+        bounds = split_at_quiet_points(
+            audio, SAMPLE_RATE, options.chunk_seconds, options.search_seconds, min_tail_seconds=1.0
+        )
+        self.stats = PipelineStats(audio_seconds=audio.size / SAMPLE_RATE, chunks=len(bounds))
+        self._fit_context(options)
+        return options, audio, bounds
+
     def _fit_context(self, options: TranscribeOptions) -> None:
         longest = options.chunk_seconds + options.search_seconds + 1.0
         n_audio = self.model_dir.manifest.encoder.output_length(int(longest * SAMPLE_RATE) // HOP_LENGTH)
