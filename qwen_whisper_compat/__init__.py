@@ -1,24 +1,53 @@
 """Qwen3-ASR behind the openai-whisper and faster-whisper interfaces.
 
+``import qwen_whisper_compat as whisper`` gives whisper's names (``load_model``, ``transcribe``,
+``load_audio``, ...); ``from qwen_whisper_compat import WhisperModel`` gives faster-whisper's.
+
 Importing this package is cheap: onnxruntime, llama_cpp and every conversion dependency are imported
-only by the modules that use them.
+only when a model is loaded or converted.
 """
 
 from __future__ import annotations
 
+from qwen_whisper_compat import audio, tokenizer, utils
+from qwen_whisper_compat.audio import decode_audio, load_audio, log_mel_spectrogram, pad_or_trim
+from qwen_whisper_compat.decoding import DecodingOptions, DecodingResult, decode, detect_language
 from qwen_whisper_compat.errors import (
     AudioLoadError,
     ConversionError,
     ModelFolderError,
     QwenWhisperError,
+    UnsupportedOptionError,
 )
+from qwen_whisper_compat.faster import BatchedInferencePipeline, WhisperModel
+from qwen_whisper_compat.model import ModelDimensions, Whisper, available_models, load_model
+from qwen_whisper_compat.transcribe import transcribe
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "audio",
+    "tokenizer",
+    "utils",
     "AudioLoadError",
+    "BatchedInferencePipeline",
     "ConversionError",
+    "DecodingOptions",
+    "DecodingResult",
+    "ModelDimensions",
     "ModelFolderError",
     "QwenWhisperError",
+    "UnsupportedOptionError",
+    "Whisper",
+    "WhisperModel",
     "__version__",
+    "available_models",
+    "decode",
+    "decode_audio",
+    "detect_language",
+    "load_audio",
+    "load_model",
+    "log_mel_spectrogram",
+    "pad_or_trim",
+    "transcribe",
 ]

@@ -155,3 +155,23 @@ def hub_mirror(tmp_path_factory: pytest.TempPathFactory, asr_ckpt: Path, aligner
                        ("Qwen3-ForcedAligner-0.6B", aligner_ckpt)):  # fmt: skip
         (mirror / "Qwen" / repo).symlink_to(ckpt, target_is_directory=True)
     return mirror
+
+
+@pytest.fixture(scope="session")
+def model_env(tmp_path_factory: pytest.TempPathFactory, hub_mirror: Path) -> dict[str, str]:
+    """Environment under which model names resolve to the tiny models: the mirror hub and a session cache."""
+    cache = tmp_path_factory.mktemp("qwc-cache")
+    return {"QWEN_WHISPER_HUB_MIRROR": str(hub_mirror), "QWEN_WHISPER_CACHE": str(cache)}
+
+
+@pytest.fixture(scope="session")
+def tiny_whisper(model_env: dict[str, str]):  # type: ignore[no-untyped-def]
+    """``load_model("base")`` resolved through the mirror hub: the tiny ASR model with its tiny aligner."""
+    from unittest import mock
+
+    import qwen_whisper_compat as whisper
+
+    with mock.patch.dict(os.environ, model_env):
+        model = whisper.load_model("base")
+    yield model
+    model.close()

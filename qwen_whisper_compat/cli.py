@@ -1,0 +1,186 @@
+"""``qwen-whisper``: the ``whisper`` command line on Qwen3-ASR (also ``python -m qwen_whisper_compat``).
+
+Same flags, spellings and defaults as openai-whisper's CLI, so subtitle editors and scripts that run
+``whisper`` can run this instead; outputs are ``<output_dir>/<audio stem>.<ext>``. Options that mean
+nothing to this engine (``--beam_size``, ``--fp16``, ...) are accepted and reported once. Our own flags
+have names whisper does not use: ``--aligner_model``, ``--precision``, ``--context``,
+``--align_segments``, ``--segment_max_seconds``, ``--segment_max_width``, ``--local_files_only``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+from qwen_whisper_compat.errors import QwenWhisperError
+from qwen_whisper_compat.tokenizer import LANGUAGES, TO_LANGUAGE_CODE
+from qwen_whisper_compat.utils import WRITERS, optional_float, optional_int, str2bool
+
+logger = logging.getLogger("qwen_whisper_compat.cli")
+
+WORD_OPTIONS = ("highlight_words", "max_line_count", "max_line_width", "max_words_per_line")
+
+
+def _model_name(name: str) -> str:
+    from qwen_whisper_compat.hub import available_models
+
+    if name in available_models() or name.lower() in available_models() or os.path.exists(name):
+        return name
+    raise argparse.ArgumentTypeError(f"model should be one of {available_models()} or the path to a model folder")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """whisper's argument parser, plus our own flags."""
+    p = argparse.ArgumentParser(
+        prog="qwen-whisper",
+        description="Transcribe audio with Qwen3-ASR; the command line of openai-whisper.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    add = p.add_argument
+    add("audio", nargs="+", type=str, help="audio file(s) to transcribe")
+    add("--model", default="turbo", type=_model_name,
+        help="model name (whisper names map to Qwen3-ASR: tiny/base/small -> 0.6B, medium/large*/turbo -> 1.7B; "
+             "or qwen3-asr-0.6b, qwen3-asr-1.7b with -f16/-q8_0/-q4_k) or a model folder")
+    add("--model_dir", type=str, default=None, help="where models are downloaded and converted; "
+        "default ~/.cache/qwen-whisper-compat or $QWEN_WHISPER_CACHE")
+    add("--device", default="auto", help="device for the audio encoder: cpu, cuda, dml, coreml or auto")
+    add("--output_dir", "-o", type=str, default=".", help="directory to save the outputs")
+    add("--output_format", "-f", type=str, default="all", choices=[*WRITERS, "all"],
+        help="format of the output file; if not specified, all available formats will be produced")
+    add("--verbose", type=str2bool, default=True, help="whether to print out the progress and debug messages")
+    add("--task", type=str, default="transcribe", choices=["transcribe", "translate"],
+        help="only 'transcribe' is supported (Qwen3-ASR does not translate)")
+    add("--language", type=str, default=None,
+        choices=sorted(LANGUAGES) + sorted(k.title() for k in TO_LANGUAGE_CODE),
+        help="language spoken in the audio, specify None to perform language detection")
+    add("--temperature", type=float, default=0, help="temperature to use for sampling")
+    add("--best_of", type=optional_int, default=5, help="accepted for compatibility; decoding is greedy")
+    add("--beam_size", type=optional_int, default=5, help="accepted for compatibility; decoding is greedy")
+    add("--patience", type=float, default=None, help="accepted for compatibility")
+    add("--length_penalty", type=float, default=None, help="accepted for compatibility")
+    add("--suppress_tokens", type=str, default="-1", help="accepted for compatibility")
+    add("--initial_prompt", type=str, default=None,
+        help="context text for the first window (names, terms, background)")
+    add("--carry_initial_prompt", type=str2bool, default=False, help="if True, give initial_prompt to every window")
+    add("--condition_on_previous_text", type=str2bool, default=True,
+        help="if True, give the previous window's text to the next window as context")
+    add("--fp16", type=str2bool, default=True, help="accepted for compatibility; precision comes from --precision")
+    add("--temperature_increment_on_fallback", type=optional_float, default=0.2,
+        help="temperature to increase when falling back when the decoding fails to meet either of the thresholds")
+    add("--compression_ratio_threshold", type=optional_float, default=2.4,
+        help="if the gzip compression ratio is higher than this value, treat the decoding as failed")
+    add("--logprob_threshold", type=optional_float, default=-1.0,
+        help="if the average log probability is lower than this value, treat the decoding as failed")
+    add("--no_speech_threshold", type=optional_float, default=0.6,
+        help="if the no-speech probability is higher than this value AND the decoding has failed due to "
+             "`logprob_threshold`, consider the window as silence")
+    add("--word_timestamps", type=str2bool, default=False, help="word-level timestamps from the forced aligner")
+    add("--prepend_punctuations", type=str, default="\"'“¿([{-", help="accepted for compatibility")
+    add("--append_punctuations", type=str, default="\"'.。,，!！?？:：”)]}、", help="accepted for compatibility")
+    add("--highlight_words", type=str2bool, default=False,
+        help="(requires --word_timestamps True) underline each word as it is spoken in srt and vtt")
+    add("--max_line_width", type=optional_int, default=None,
+        help="(requires --word_timestamps True) the maximum number of characters in a line before breaking the line")
+    add("--max_line_count", type=optional_int, default=None,
+        help="(requires --word_timestamps True) the maximum number of lines in a segment")
+    add("--max_words_per_line", type=optional_int, default=None,
+        help="(requires --word_timestamps True, no effect with --max_line_width) "
+             "the maximum number of words in a segment")
+    add("--threads", type=optional_int, default=0, help="number of CPU threads (0: all cores)")
+    add("--clip_timestamps", type=str, default="0",
+        help="comma-separated list start,end,start,end,... timestamps (in seconds) of clips to process")
+    add("--hallucination_silence_threshold", type=optional_float, help="accepted for compatibility")
+    ours = p.add_argument_group("qwen-whisper options")
+    ours.add_argument("--aligner_model", type=str, default=None,
+                      help="forced-aligner folder or name for word timestamps "
+                           "(default: the one that comes with --model)")
+    ours.add_argument("--precision", type=str, default=None,
+                      help="precision converted from the official checkpoint: f32, f16, q8_0 or q4_k (decoder)")
+    ours.add_argument("--context", type=str, default=None,
+                      help="context text for every window (hot words, names); like --initial_prompt carried")
+    ours.add_argument("--align_segments", type=str2bool, default=True,
+                      help="time segments with the forced aligner; False is faster, times are then estimated")
+    ours.add_argument("--segment_max_seconds", type=float, default=10.0, help="longest segment, in seconds")
+    ours.add_argument("--segment_max_width", type=int, default=84,
+                      help="widest segment, in columns (a CJK character counts 2)")
+    ours.add_argument("--local_files_only", type=str2bool, default=False,
+                      help="never download; use only the model cache and local folders")
+    return p  # fmt: skip
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit status."""
+    parser = build_parser()
+    args: dict[str, Any] = vars(parser.parse_args(argv))
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    if not args["word_timestamps"]:
+        for option in WORD_OPTIONS:
+            if args[option]:
+                parser.error(f"--{option} requires --word_timestamps True")
+    if args["max_line_count"] and not args["max_line_width"]:
+        warnings.warn("--max_line_count has no effect without --max_line_width", stacklevel=1)
+    if args["max_words_per_line"] and args["max_line_width"]:
+        warnings.warn("--max_words_per_line has no effect with --max_line_width", stacklevel=1)
+    if args["task"] == "translate":
+        parser.error("--task translate is not supported: Qwen3-ASR transcribes and does not translate")
+
+    from qwen_whisper_compat.model import load_model
+    from qwen_whisper_compat.segments import SegmentLimits
+    from qwen_whisper_compat.transcribe import transcribe
+    from qwen_whisper_compat.utils import get_writer
+
+    output_dir = args.pop("output_dir")
+    os.makedirs(output_dir, exist_ok=True)
+    temperature = args.pop("temperature")
+    increment = args.pop("temperature_increment_on_fallback")
+    temperatures: tuple[float, ...] = (temperature,)
+    if increment is not None:
+        n = int((1.0 + 1e-6 - temperature) // increment) + 1 if increment > 0 else 1
+        temperatures = tuple(round(temperature + i * increment, 6) for i in range(max(1, n)))
+    try:
+        model = load_model(
+            args.pop("model"),
+            device=args.pop("device"),
+            download_root=args.pop("model_dir"),
+            aligner=args.pop("aligner_model"),
+            threads=args.pop("threads") or 0,
+            local_files_only=args.pop("local_files_only"),
+            segment_limits=SegmentLimits(args.pop("segment_max_seconds"), args.pop("segment_max_width")),
+            precision=args.pop("precision"),
+        )
+    except (QwenWhisperError, ValueError) as e:
+        print(f"qwen-whisper: error: {e}", file=sys.stderr)
+        return 1
+    writer = get_writer(args.pop("output_format"), output_dir)
+    writer_args = {name: args.pop(name) for name in WORD_OPTIONS}
+    context = args.pop("context")
+    if context:
+        args["initial_prompt"] = "\n".join(p for p in (context, args["initial_prompt"]) if p)
+        args["carry_initial_prompt"] = True
+    for name in ("best_of", "beam_size", "patience", "length_penalty", "fp16"):
+        if args[name] == parser.get_default(name):
+            args.pop(name)  # defaults mean "nothing asked": no warning for them
+    if args["suppress_tokens"] == "-1":
+        args.pop("suppress_tokens")
+    args.pop("task")
+    failed = 0
+    for audio_path in args.pop("audio"):
+        try:
+            result = transcribe(model, audio_path, temperature=temperatures, **args)
+            writer(result, audio_path, **writer_args)
+        except (QwenWhisperError, ValueError, OSError) as e:
+            failed += 1
+            logger.debug("failure details", exc_info=True)
+            print(f"Skipping {audio_path} due to {type(e).__name__}: {e}", file=sys.stderr)
+    model.close()
+    return 0 if not failed else 1
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

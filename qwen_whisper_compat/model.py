@@ -1,0 +1,185 @@
+"""The twin of ``whisper.model`` and of ``whisper.load_model``: the object scripts hold and call.
+
+``load_model("turbo")`` resolves the name through :mod:`~.hub` (downloading and converting the official
+checkpoints on first use), loads the ASR model and, when it is available, the forced aligner, and returns
+a :class:`Whisper` whose ``transcribe``, ``detect_language`` and ``decode`` behave as whisper's.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from qwen_whisper_compat.decoding import decode as _decode
+from qwen_whisper_compat.decoding import detect_language as _detect_language
+from qwen_whisper_compat.runner import Engine
+from qwen_whisper_compat.segments import SegmentLimits
+from qwen_whisper_compat.transcribe import transcribe as _transcribe
+
+logger = logging.getLogger("qwen_whisper_compat.model")
+
+
+@dataclass
+class ModelDimensions:
+    """whisper's ``ModelDimensions``, filled from the Qwen3-ASR model folder.
+
+    ``n_mels`` is what clients read (128); the audio fields describe the AuT encoder, the text fields the
+    Qwen3 decoder (``n_text_ctx`` is the decoder context this engine allocates per chunk).
+    """
+
+    n_mels: int
+    n_audio_ctx: int
+    n_audio_state: int
+    n_audio_head: int
+    n_audio_layer: int
+    n_vocab: int
+    n_text_ctx: int
+    n_text_state: int
+    n_text_head: int
+    n_text_layer: int
+
+
+class Device(str):
+    """The device a model runs on: compares equal to ``"cpu"``/``"cuda"`` and has torch's ``.type``."""
+
+    @property
+    def type(self) -> str:
+        return str(self)
+
+
+class Whisper:
+    """A loaded Qwen3-ASR model (and aligner) with whisper's model interface.
+
+    Not a ``torch.nn.Module``: ``to()``, ``cuda()``, ``cpu()``, ``eval()`` and ``half()`` exist so that
+    code written for whisper runs, and return the model itself (the device is chosen at load time).
+    """
+
+    transcribe = _transcribe
+    detect_language = _detect_language
+    decode = _decode
+
+    def __init__(self, engine: Engine, name: str, segment_limits: SegmentLimits | None = None) -> None:
+        self.engine = engine
+        self.name = name
+        self.segment_limits = segment_limits or SegmentLimits()
+        manifest = engine.transcriber.model_dir.manifest
+        self.dims = ModelDimensions(
+            n_mels=manifest.encoder.n_mels,
+            n_audio_ctx=manifest.encoder.output_length(30 * 100),
+            n_audio_state=manifest.encoder.d_model,
+            n_audio_head=manifest.encoder.heads,
+            n_audio_layer=manifest.encoder.layers,
+            n_vocab=manifest.decoder.vocab_size,
+            n_text_ctx=engine.transcriber.decoder.n_ctx,
+            n_text_state=manifest.decoder.hidden,
+            n_text_head=manifest.decoder.heads,
+            n_text_layer=manifest.decoder.layers,
+        )
+
+    @property
+    def device(self) -> Device:
+        providers = self.engine.transcriber.encoder.providers
+        return Device("cuda" if providers and providers[0] == "CUDAExecutionProvider" else "cpu")
+
+    @property
+    def is_multilingual(self) -> bool:
+        return len(self.engine.languages) > 1
+
+    @property
+    def num_languages(self) -> int:
+        return len(self.engine.languages)
+
+    @property
+    def has_aligner(self) -> bool:
+        """Whether word timestamps (and aligner-timed segments) are available."""
+        return self.engine.has_aligner
+
+    def to(self, *args: Any, **kwargs: Any) -> Whisper:
+        return self
+
+    def cuda(self, *args: Any, **kwargs: Any) -> Whisper:
+        return self
+
+    def cpu(self) -> Whisper:
+        return self
+
+    def eval(self) -> Whisper:
+        return self
+
+    def half(self) -> Whisper:
+        return self
+
+    def close(self) -> None:
+        """Free the native memory now instead of at garbage collection."""
+        self.engine.close()
+
+    def __repr__(self) -> str:
+        return f"Whisper(name={self.name!r}, model={str(self.engine.transcriber.model_dir.path)!r})"
+
+
+def available_models() -> list[str]:
+    """The model names :func:`load_model` accepts (whisper's names first, then the Qwen names)."""
+    from qwen_whisper_compat import hub
+
+    return hub.available_models()
+
+
+def load_model(
+    name: str,
+    device: str | Any | None = None,
+    download_root: str | None = None,
+    in_memory: bool = False,
+    *,
+    aligner: str | os.PathLike[str] | bool | None = None,
+    threads: int = 0,
+    local_files_only: bool = False,
+    segment_limits: SegmentLimits | None = None,
+    precision: str | tuple[str, str] | None = None,
+) -> Whisper:
+    """Load a model by whisper name (``"turbo"``), Qwen name (``"qwen3-asr-0.6b-q4_k"``) or folder path.
+
+    Args:
+        name: See :func:`available_models`; or a model folder, or an official checkpoint folder
+            (converted into the cache on first use).
+        device: ``"cpu"``, ``"cuda"`` (or a ``torch.device``); ``None`` picks CUDA when onnxruntime has it.
+        download_root: Cache folder (default ``~/.cache/qwen-whisper-compat``).
+        in_memory: Accepted for compatibility (the model files are memory-mapped).
+        aligner: ``None``: the aligner that comes with the name (or the folder's ``aligner/``) when it is
+            available; a folder or name: that aligner; ``False``: none (no word timestamps; segments are
+            timed from quiet points).
+        threads: CPU threads (0 = all).
+        local_files_only: Never download; fail with a message saying what to put where.
+        segment_limits: Longest/widest segment (default 10 s, 84 columns).
+        precision: Precision to convert official checkpoints to, overriding the name's: a decoder
+            suffix (``"q4_k"``) or ``(encoder, decoder)`` (e.g. ``("int8", "q4_k")``).
+
+    Raises:
+        ModelFolderError: Unknown name (the message lists the valid ones), a broken folder, or a model
+            that is not in the cache and cannot be downloaded (the message says what to download where).
+    """
+    from qwen_whisper_compat import hub
+
+    if in_memory:
+        logger.debug("in_memory=True has no effect: model files are memory-mapped")
+    common: dict[str, Any] = {
+        "download_root": download_root, "local_files_only": local_files_only, "precision": precision,
+    }  # fmt: skip
+    resolved = hub.resolve_model(name, aligner="if_available" if aligner is None else aligner is True, **common)
+    aligner_path = resolved.aligner
+    if aligner not in (None, False, True):
+        aligner_path = hub.resolve_aligner(aligner, **common)  # type: ignore[arg-type]
+    engine = Engine(resolved.asr, aligner_path, device=_device_name(device), threads=threads)
+    return Whisper(engine, resolved.name, segment_limits)
+
+
+def _device_name(device: Any) -> str:
+    if device is None:
+        return "auto"
+    text = str(getattr(device, "type", device)).split(":")[0].lower()
+    if text not in ("cpu", "cuda", "dml", "coreml", "auto"):
+        from qwen_whisper_compat.errors import UnsupportedOptionError
+
+        raise UnsupportedOptionError(f"unknown device {device!r}; use 'cpu', 'cuda', 'dml', 'coreml' or 'auto'")
+    return text
