@@ -118,6 +118,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args: dict[str, Any] = vars(parser.parse_args(argv))
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    # first use of a model name downloads and converts for minutes: say so (the download shows its own bars)
+    logging.getLogger("qwen_whisper_compat.hub").setLevel(logging.INFO)
     if not args["word_timestamps"]:
         for option in WORD_OPTIONS:
             if args[option]:
