@@ -196,7 +196,8 @@ class Engine:
         else:
             pieces = split_chunk(chunk.text, chunk.audio_start, chunk.audio_end, None, options.limits)
         for piece in pieces:
-            yield self._segment(chunk, piece, offset, options.word_timestamps)
+            if piece.text.strip():
+                yield self._segment(chunk, piece, offset, options.word_timestamps)
 
     def _segment(self, chunk: ChunkResult, piece: Piece, offset: float, with_words: bool) -> SegmentInfo:
         body = piece.text.lstrip()

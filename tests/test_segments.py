@@ -1,0 +1,70 @@
+"""Subtitle-sized segments: where chunks are cut and how the pieces are timed."""
+
+from __future__ import annotations
+
+import pytest
+
+from qwen_whisper_compat.engine.aligner import WordTiming
+from qwen_whisper_compat.segments import SegmentLimits, display_width, split_chunk
+
+JFK = "And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country."
+
+
+def timed(text: str, seconds_per_char: float = 0.06, pause_after: dict[str, float] | None = None) -> list[WordTiming]:
+    """Aligner-like words of ``text`` (split at spaces), evenly timed, with optional pauses after words."""
+    words, t = [], 0.0
+    for i, piece in enumerate(text.split(" ")):
+        word = piece if i == 0 else " " + piece
+        end = t + seconds_per_char * len(piece)
+        words.append(WordTiming(word, round(t, 3), round(end, 3), 0.9))
+        t = end + (pause_after or {}).get(piece, 0.05)
+    return words
+
+
+def test_short_sentences_stay_whole_and_sentences_split() -> None:
+    pieces = split_chunk("Hello there. How are you?", 0.0, 2.0, timed("Hello there. How are you?"))
+    assert [p.text for p in pieces] == ["Hello there.", " How are you?"]
+    assert pieces[0].end <= pieces[1].start
+
+
+def test_long_sentence_is_cut_at_a_clause_near_the_middle() -> None:
+    pieces = split_chunk(JFK, 0.0, 11.0, timed(JFK))
+    assert [p.text for p in pieces] == [
+        "And so my fellow Americans, ask not what your country can do for you,",
+        " ask what you can do for your country.",
+    ]
+    assert "".join(p.text for p in pieces) == JFK
+    assert all(p.words and "".join(w.word for w in p.words) == p.text for p in pieces)
+
+
+def test_a_pause_beats_a_plain_word_boundary() -> None:
+    text = "one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen"
+    words = timed(text, seconds_per_char=0.15, pause_after={"four": 1.2})
+    pieces = split_chunk(text, 0.0, 20.0, words, SegmentLimits(max_seconds=6.0))
+    assert pieces[0].text == "one two three four"
+    assert all(p.end - p.start <= 6.0 for p in pieces)
+
+
+def test_cjk_width_limit_and_estimated_times() -> None:
+    text = "广州市房地产中介协会分析，今年上半年全市二手房成交量同比上升，中介机构普遍认为市场信心正在恢复，价格也将保持平稳。"
+    pieces = split_chunk(text, 10.0, 20.0, None, SegmentLimits(max_seconds=10.0, max_width=42))
+    assert "".join(p.text for p in pieces) == text
+    assert all(display_width(p.text) <= 42 for p in pieces)
+    assert all(p.text.endswith(("，", "。")) for p in pieces)  # cut at clause punctuation
+    assert pieces[0].start == 10.0 and pieces[-1].end == 20.0
+    assert all(a.end == b.start for a, b in zip(pieces, pieces[1:], strict=False))  # estimated: contiguous
+    assert all(p.words is None for p in pieces)
+
+
+@pytest.mark.parametrize("limits", [SegmentLimits(3.0, 84), SegmentLimits(10.0, 20)])
+def test_one_overlong_word_is_cut_too(limits: SegmentLimits) -> None:
+    word = WordTiming("x" * 120, 0.0, 12.0, 0.5)
+    pieces = split_chunk(word.word, 0.0, 12.0, [word], limits)
+    assert "".join(p.text for p in pieces) == word.word
+    assert all(p.end - p.start <= limits.max_seconds + 1e-6 and display_width(p.text) <= limits.max_width
+               for p in pieces)  # fmt: skip
+
+
+def test_bad_limits() -> None:
+    with pytest.raises(ValueError):
+        SegmentLimits(max_seconds=0)
