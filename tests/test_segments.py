@@ -46,7 +46,8 @@ def test_a_pause_beats_a_plain_word_boundary() -> None:
 
 
 def test_cjk_width_limit_and_estimated_times() -> None:
-    text = "广州市房地产中介协会分析，今年上半年全市二手房成交量同比上升，中介机构普遍认为市场信心正在恢复，价格也将保持平稳。"
+    text = ("广州市房地产中介协会分析，今年上半年全市二手房成交量同比上升，"
+            "中介机构普遍认为市场信心正在恢复，价格也将保持平稳。")
     pieces = split_chunk(text, 10.0, 20.0, None, SegmentLimits(max_seconds=10.0, max_width=42))
     assert "".join(p.text for p in pieces) == text
     assert all(display_width(p.text) <= 42 for p in pieces)
