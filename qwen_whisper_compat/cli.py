@@ -4,7 +4,11 @@ Same flags, spellings and defaults as openai-whisper's CLI, so subtitle editors 
 ``whisper`` can run this instead; outputs are ``<output_dir>/<audio stem>.<ext>``. Options that mean
 nothing to this engine (``--beam_size``, ``--fp16``, ...) are accepted and reported once. Our own flags
 have names whisper does not use: ``--aligner_model``, ``--precision``, ``--context``,
-``--align_segments``, ``--segment_max_seconds``, ``--segment_max_width``, ``--local_files_only``.
+``--align_segments``, ``--segment_max_seconds``, ``--segment_max_width``, ``--local_files_only``,
+``--postprocess``.
+
+Plugins (:mod:`~.plugins`) are loaded only when a command needs them: for an ``--output_format`` that is
+not whisper's, for ``--postprocess``, or for a ``--model`` name the hub does not know.
 """
 
 from __future__ import annotations
@@ -17,21 +21,13 @@ import warnings
 from collections.abc import Sequence
 from typing import Any
 
-from qwen_whisper_compat.errors import QwenWhisperError
+from qwen_whisper_compat.errors import QwenWhisperError, UnknownModelError
 from qwen_whisper_compat.tokenizer import LANGUAGES, TO_LANGUAGE_CODE
 from qwen_whisper_compat.utils import WRITERS, optional_float, optional_int, str2bool
 
 logger = logging.getLogger("qwen_whisper_compat.cli")
 
 WORD_OPTIONS = ("highlight_words", "max_line_count", "max_line_width", "max_words_per_line")
-
-
-def _model_name(name: str) -> str:
-    from qwen_whisper_compat.hub import available_models
-
-    if name in available_models() or name.lower() in available_models() or os.path.exists(name):
-        return name
-    raise argparse.ArgumentTypeError(f"model should be one of {available_models()} or the path to a model folder")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,15 +39,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add = p.add_argument
     add("audio", nargs="+", type=str, help="audio file(s) to transcribe")
-    add("--model", default="turbo", type=_model_name,
+    add("--model", default="turbo", type=str,
         help="model name (whisper names map to Qwen3-ASR: tiny/base/small -> 0.6B, medium/large*/turbo -> 1.7B; "
              "or qwen3-asr-0.6b, qwen3-asr-1.7b with -f16/-q8_0/-q4_k) or a model folder")
     add("--model_dir", type=str, default=None, help="where models are downloaded and converted; "
         "default ~/.cache/qwen-whisper-compat or $QWEN_WHISPER_CACHE")
     add("--device", default="auto", help="device for the audio encoder: cpu, cuda, dml, coreml or auto")
     add("--output_dir", "-o", type=str, default=".", help="directory to save the outputs")
-    add("--output_format", "-f", type=str, default="all", choices=[*WRITERS, "all"],
-        help="format of the output file; if not specified, all available formats will be produced")
+    # no choices=: a plugin's format is valid too, and plugins are loaded only after parsing (see main)
+    add("--output_format", "-f", type=str, default="all", metavar="{" + ",".join([*WRITERS, "all"]) + ",...}",
+        help="format of the output file; if not specified, all available formats will be produced "
+             "(all: whisper's five; plugins add formats)")
     add("--verbose", type=str2bool, default=True, help="whether to print out the progress and debug messages")
     add("--task", type=str, default="transcribe", choices=["transcribe", "translate"],
         help="only 'transcribe' is supported (Qwen3-ASR does not translate)")
@@ -110,6 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="widest segment, in columns (a CJK character counts 2)")
     ours.add_argument("--local_files_only", type=str2bool, default=False,
                       help="never download; use only the model cache and local folders")
+    ours.add_argument("--postprocess", type=str, default=None, metavar="NAME[,NAME]",
+                      help="text post-processors for every segment, in order (e.g. chinese_itn: Chinese numbers "
+                           "as digits); plugins add more")
     return p  # fmt: skip
 
 
@@ -130,6 +131,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         warnings.warn("--max_words_per_line has no effect with --max_line_width", stacklevel=1)
     if args["task"] == "translate":
         parser.error("--task translate is not supported: Qwen3-ASR transcribes and does not translate")
+    _check_output_format(parser, args["output_format"])
+    postprocess = _postprocess_names(parser, args.pop("postprocess"))
+    if postprocess:
+        args["postprocess"] = postprocess
 
     from qwen_whisper_compat.model import load_model
     from qwen_whisper_compat.segments import SegmentLimits
@@ -137,7 +142,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     from qwen_whisper_compat.utils import get_writer
 
     output_dir = args.pop("output_dir")
-    os.makedirs(output_dir, exist_ok=True)
     temperature = args.pop("temperature")
     increment = args.pop("temperature_increment_on_fallback")
     temperatures: tuple[float, ...] = (temperature,)
@@ -155,15 +159,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             segment_limits=SegmentLimits(args.pop("segment_max_seconds"), args.pop("segment_max_width")),
             precision=args.pop("precision"),
         )
+    except UnknownModelError as e:
+        parser.error(str(e))
     except (QwenWhisperError, ValueError) as e:
         print(f"qwen-whisper: error: {e}", file=sys.stderr)
         return 1
+    os.makedirs(output_dir, exist_ok=True)
     writer = get_writer(args.pop("output_format"), output_dir)
     writer_args = {name: args.pop(name) for name in WORD_OPTIONS}
-    context = args.pop("context")
-    if context:
-        args["initial_prompt"] = "\n".join(p for p in (context, args["initial_prompt"]) if p)
-        args["carry_initial_prompt"] = True
+    if not args["context"]:
+        args.pop("context")
     for name in ("best_of", "beam_size", "patience", "length_penalty", "fp16"):
         if args[name] == parser.get_default(name):
             args.pop(name)  # defaults mean "nothing asked": no warning for them
@@ -181,6 +186,37 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"Skipping {audio_path} due to {type(e).__name__}: {e}", file=sys.stderr)
     model.close()
     return 0 if not failed else 1
+
+
+def _check_output_format(parser: argparse.ArgumentParser, output_format: str) -> None:
+    """An argparse error (exit 2) for a format that neither whisper nor a plugin provides.
+
+    Whisper's formats are checked without loading plugins; any other loads them here, after parsing, so that
+    ``--help`` and the common case load none.
+    """
+    if output_format in (*WRITERS, "all"):
+        return
+    from qwen_whisper_compat.plugins import writers
+
+    formats = [*WRITERS, "all", *(name for name in writers() if name not in WRITERS)]
+    if output_format not in formats:
+        choices = ", ".join(repr(f) for f in formats)
+        parser.error(f"argument --output_format/-f: invalid choice: {output_format!r} (choose from {choices})")
+
+
+def _postprocess_names(parser: argparse.ArgumentParser, value: str | None) -> list[str]:
+    """The names in ``--postprocess``, each checked against the registered post-processors (exit 2 if unknown)."""
+    names = [name.strip() for name in (value or "").split(",") if name.strip()]
+    if not names:
+        return []
+    from qwen_whisper_compat.plugins import postprocessors
+
+    registered = postprocessors()
+    for name in names:
+        if name not in registered:
+            choices = ", ".join(repr(n) for n in registered) or "none is installed"
+            parser.error(f"argument --postprocess: invalid choice: {name!r} (choose from {choices})")
+    return names
 
 
 def run() -> None:

@@ -7,6 +7,7 @@ a :class:`Whisper` whose ``transcribe``, ``detect_language`` and ``decode`` beha
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from typing import Any
 
 from qwen_whisper_compat.decoding import decode as _decode
 from qwen_whisper_compat.decoding import detect_language as _detect_language
+from qwen_whisper_compat.errors import UnknownModelError
 from qwen_whisper_compat.runner import Engine
 from qwen_whisper_compat.segments import SegmentLimits
 from qwen_whisper_compat.transcribe import transcribe as _transcribe
@@ -142,7 +144,8 @@ def load_model(
 
     Args:
         name: See :func:`available_models`; or a model folder, or an official checkpoint folder
-            (converted into the cache on first use).
+            (converted into the cache on first use); or a name a model source plugin knows (asked only
+            for names that are none of these, see :mod:`~.plugins`).
         device: ``"cpu"``, ``"cuda"`` (or a ``torch.device``); ``None`` picks CUDA when onnxruntime has it.
         download_root: Cache folder (default ``~/.cache/qwen-whisper-compat``).
         in_memory: Accepted for compatibility (the model files are memory-mapped).
@@ -166,7 +169,16 @@ def load_model(
     common: dict[str, Any] = {
         "download_root": download_root, "local_files_only": local_files_only, "precision": precision,
     }  # fmt: skip
-    resolved = hub.resolve_model(name, aligner="if_available" if aligner is None else aligner is True, **common)
+    mode: hub.AlignerMode = "if_available" if aligner is None else aligner is True
+    try:
+        resolved = hub.resolve_model(name, aligner=mode, **common)
+    except UnknownModelError:
+        from qwen_whisper_compat.plugins import find_model
+
+        folder = find_model(str(name))
+        if folder is None:
+            raise
+        resolved = dataclasses.replace(hub.resolve_model(folder, aligner=mode, **common), name=str(name))
     aligner_path = resolved.aligner
     if aligner not in (None, False, True):
         aligner_path = hub.resolve_aligner(aligner, **common)  # type: ignore[arg-type]

@@ -50,7 +50,7 @@ DECODING_FIELDS = (
 )  # fmt: skip
 
 #: Keywords of our own accepted by ``transcribe(**decode_options)``.
-EXTRA_OPTIONS = ("segment_max_seconds", "segment_max_width", "align_segments", "context")
+EXTRA_OPTIONS = ("segment_max_seconds", "segment_max_width", "align_segments", "context", "postprocess")
 
 _warned: set[str] = set()
 _lock = threading.Lock()

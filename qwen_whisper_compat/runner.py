@@ -10,6 +10,7 @@ import logging
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -18,7 +19,11 @@ from qwen_whisper_compat.engine.mel import HOP_LENGTH, SAMPLE_RATE, log_mel_spec
 from qwen_whisper_compat.engine.pipeline import DEFAULT_TEMPERATURES, ChunkResult, TranscribeOptions, Transcriber
 from qwen_whisper_compat.engine.prompt import LANGUAGE_CODES, language_name
 from qwen_whisper_compat.errors import UnsupportedOptionError
+from qwen_whisper_compat.postprocess import apply, realign_words
 from qwen_whisper_compat.segments import Piece, SegmentLimits, is_wide, split_chunk
+
+if TYPE_CHECKING:
+    from qwen_whisper_compat.plugins import PostProcessor
 
 logger = logging.getLogger("qwen_whisper_compat.runner")
 
@@ -56,6 +61,9 @@ class RunOptions:
     #: Decode this many chunks together (faster-whisper's batched pipeline); ``None``: one after the
     #: other, each with the previous chunk's text as context.
     batch_size: int | None = None
+    #: ``function(text, language) -> text`` applied to each segment's text in turn (words follow; see
+    #: :mod:`~.postprocess`); a segment left empty is dropped.
+    postprocess: tuple[PostProcessor, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -197,30 +205,40 @@ class Engine:
             pieces = split_chunk(chunk.text, chunk.audio_start, chunk.audio_end, None, options.limits)
         for piece in pieces:
             if piece.text.strip():
-                yield self._segment(chunk, piece, offset, options.word_timestamps)
+                segment = self._segment(chunk, piece, offset, options)
+                if segment is not None:
+                    yield segment
 
-    def _segment(self, chunk: ChunkResult, piece: Piece, offset: float, with_words: bool) -> SegmentInfo:
+    def _segment(self, chunk: ChunkResult, piece: Piece, offset: float, options: RunOptions) -> SegmentInfo | None:
         body = piece.text.lstrip()
         lead = "" if is_wide(body[0]) else " "
+        text = lead + body
+        language = language_code(chunk.language)
         words = None
-        if with_words and piece.words:
+        if options.word_timestamps and piece.words:
             first, *rest = piece.words
             words = tuple(
                 WordTiming(w.word, w.start + offset, w.end + offset, w.probability)
                 for w in (WordTiming(lead + first.word.lstrip(), first.start, first.end, first.probability), *rest)
             )
+        if options.postprocess:
+            text = apply(options.postprocess, text, language)
+            if not text:
+                return None
+            if words is not None:
+                words = realign_words(words, text)
         return SegmentInfo(
             seek=int(round((chunk.audio_start + offset) * 100)),
             start=piece.start + offset,
             end=piece.end + offset,
-            text=lead + body,
-            tokens=self.transcriber.tokenize(lead + body),
+            text=text,
+            tokens=self.transcriber.tokenize(text),
             temperature=chunk.temperature,
             avg_logprob=chunk.avg_logprob,
             compression_ratio=chunk.compression_ratio,
             no_speech_prob=chunk.no_speech_prob,
             words=words,
-            language=language_code(chunk.language),
+            language=language,
         )
 
 

@@ -13,10 +13,15 @@ How whisper's keywords map onto the engine (``options.py`` lists the ones that a
   it per chunk; the result reports the first chunk's language as a whisper code.
 - ``task="translate"``: a clear :class:`~.errors.UnsupportedOptionError` (Qwen3-ASR does not translate).
 
-Our own keywords, also accepted in ``decode_options``: ``segment_max_seconds``, ``segment_max_width``
-(see :class:`~.segments.SegmentLimits`) and ``align_segments=False`` (do not run the aligner just to time
-segments: faster, and segment times are then estimated inside quiet-point chunks of at most
-``segment_max_seconds``).
+Our own keywords, also accepted in ``decode_options``:
+
+- ``context``: context text for every chunk (with an ``initial_prompt``, that is then carried too);
+- ``postprocess``: post-processors applied to each segment's text, in order, given as names registered by
+  plugins (``["chinese_itn"]``, or ``"chinese_itn,other"``) or as ``function(text, language) -> text``
+  callables; off by default (see :mod:`~.postprocess` for the words);
+- ``segment_max_seconds``, ``segment_max_width`` (see :class:`~.segments.SegmentLimits`);
+- ``align_segments=False``: do not run the aligner just to time segments: faster, and segment times are
+  then estimated inside quiet-point chunks of at most ``segment_max_seconds``.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from qwen_whisper_compat.runner import RunOptions, SegmentInfo, parse_clip_times
 
 if TYPE_CHECKING:
     from qwen_whisper_compat.model import Whisper
+    from qwen_whisper_compat.plugins import PostProcessor
 
 PREPEND_PUNCTUATIONS = "\"'“¿([{-"
 APPEND_PUNCTUATIONS = "\"'.。,，!！?？:：”)]}、"
@@ -69,8 +75,8 @@ def transcribe(
 
     Raises:
         TypeError: A keyword whisper would not accept either.
-        UnsupportedOptionError: ``task="translate"``, a language the model lacks, or word timestamps
-            without an aligner.
+        UnsupportedOptionError: ``task="translate"``, a language the model lacks, word timestamps
+            without an aligner, or an unknown post-processor name.
         AudioLoadError: The audio cannot be read.
     """
     opts.check_keywords(decode_options, (*opts.DECODING_FIELDS, *opts.EXTRA_OPTIONS), "transcribe")
@@ -83,6 +89,16 @@ def transcribe(
     if "segment_max_width" in decode_options:
         limits = dataclasses.replace(limits, max_width=int(decode_options.pop("segment_max_width")))
     align_segments = bool(decode_options.pop("align_segments", True))
+    context = str(decode_options.pop("context", "") or "")
+    if context:  # our context text goes to every chunk (the initial prompt then too)
+        initial_prompt = "\n".join(p for p in (context, initial_prompt) if p)
+        carry_initial_prompt = True
+    postprocess: tuple[PostProcessor, ...] = ()
+    if decode_options.get("postprocess"):
+        from qwen_whisper_compat.plugins import resolve_postprocessors
+
+        postprocess = resolve_postprocessors(decode_options["postprocess"])
+    decode_options.pop("postprocess", None)
     for name, value in decode_options.items():
         opts.warn_ignored(name, value)
     if prepend_punctuations != PREPEND_PUNCTUATIONS:
@@ -106,6 +122,7 @@ def transcribe(
         limits=limits,
         clips=parse_clip_timestamps(clip_timestamps),
         max_new_tokens=sample_len,
+        postprocess=postprocess,
     )
     samples = samples_of(audio)
     printer = _Printer(verbose, language is None, len(samples) / SAMPLE_RATE)

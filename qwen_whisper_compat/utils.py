@@ -483,7 +483,7 @@ class WriterFunction(Protocol):
     ) -> None: ...
 
 
-#: Output format name -> writer class (plugins may add formats).
+#: whisper's output formats -> writer class (plugins add formats through :func:`.plugins.writers`).
 WRITERS: dict[str, type[ResultWriter]] = {
     "txt": WriteTXT,
     "vtt": WriteVTT,
@@ -496,7 +496,12 @@ ALL_FORMATS = ("txt", "vtt", "srt", "tsv", "json")
 
 
 def get_writer(output_format: str, output_dir: str) -> WriterFunction:
-    """The writer for ``output_format`` (a key of ``WRITERS``, or ``"all"``) writing into ``output_dir``.
+    """The writer for ``output_format`` writing into ``output_dir``.
+
+    Args:
+        output_format: A key of ``WRITERS``, ``"all"`` (those five), or a format a plugin registers
+            (plugins are loaded only for a format that is not whisper's; see :mod:`~.plugins`).
+        output_dir: The folder to write ``<audio stem>.<extension>`` files into.
 
     Raises:
         KeyError: An unknown format; the message lists the known ones.
@@ -509,9 +514,12 @@ def get_writer(output_format: str, output_dir: str) -> WriterFunction:
                 writer(result, audio_path, options, **kwargs)
 
         return write_all
-    try:
-        writer_class = WRITERS[output_format]
-    except KeyError:
-        known = ", ".join([*WRITERS, "all"])
-        raise KeyError(f"unknown output format {output_format!r}; expected one of: {known}") from None
-    return writer_class(output_dir)
+    if output_format in WRITERS:
+        return WRITERS[output_format](output_dir)
+    from qwen_whisper_compat.plugins import writers as plugin_writers
+
+    found = plugin_writers()
+    if output_format not in found:
+        known = ", ".join([*WRITERS, "all", *(name for name in found if name not in WRITERS)])
+        raise KeyError(f"unknown output format {output_format!r}; expected one of: {known}")
+    return found[output_format](output_dir)

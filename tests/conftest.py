@@ -175,3 +175,18 @@ def tiny_whisper(model_env: dict[str, str]):  # type: ignore[no-untyped-def]
         model = whisper.load_model("base")
     yield model
     model.close()
+
+
+from collections.abc import Iterator  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _isolated_plugins() -> Iterator[None]:
+    """Every test starts and ends with no plugin manager loaded (tests/test_plugins.py sets the allow-list)."""
+    plugins = sys.modules.get("qwen_whisper_compat.plugins")
+    if plugins is not None:
+        plugins.reset_plugins()
+    yield
+    plugins = sys.modules.get("qwen_whisper_compat.plugins")
+    if plugins is not None:
+        plugins.reset_plugins()

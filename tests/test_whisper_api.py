@@ -201,3 +201,29 @@ def test_an_openai_whisper_script_runs_after_replacing_the_import(
         assert (tmp_path / "out" / f"speech.{ext}").stat().st_size > 0
         assert (tmp_path / "out" / "all" / f"speech.{ext}").stat().st_size > 0
     assert "frames" in proc.stderr  # verbose=False shows whisper's progress bar
+
+
+def test_keywords_reach_the_engine(tiny_whisper: Any, jfk: np.ndarray, monkeypatch: pytest.MonkeyPatch) -> None:
+    """whisper's keywords (and ours) become the engine's options, not warnings."""
+    seen: list[Any] = []
+
+    def fake_segments(samples: np.ndarray, run: Any, on_progress: Any = None) -> Any:
+        seen.append(run)
+        return iter(())
+
+    monkeypatch.setattr(tiny_whisper.engine, "segments", fake_segments)
+    monkeypatch.setattr(tiny_whisper.engine, "language_probs", lambda samples: {"en": 1.0})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # none of these is ignored
+        tiny_whisper.transcribe(
+            jfk, language="de", temperature=(0.0, 0.5), compression_ratio_threshold=2.0, logprob_threshold=-2.0,
+            no_speech_threshold=0.5, condition_on_previous_text=False, initial_prompt="Kennedy",
+            context="JFK, Americans", sample_len=99, clip_timestamps=[1.0, 3.0], segment_max_seconds=6,
+            segment_max_width=40, align_segments=False,
+        )  # fmt: skip
+    run = seen[0]
+    assert run.language == "de" and run.temperatures == (0.0, 0.5)
+    assert (run.compression_ratio_threshold, run.logprob_threshold, run.no_speech_threshold) == (2.0, -2.0, 0.5)
+    assert run.context == "JFK, Americans\nKennedy" and run.carry_context and not run.carry_previous
+    assert run.max_new_tokens == 99 and run.clips == ((1.0, 3.0),)
+    assert (run.limits.max_seconds, run.limits.max_width, run.align_segments) == (6.0, 40, False)
