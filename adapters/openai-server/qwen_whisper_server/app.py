@@ -1,0 +1,269 @@
+"""The Starlette application: OpenAI's ``/v1/audio/transcriptions`` and ``/v1/models`` on one shared model.
+
+This module owns HTTP: routing, the API key, the upload limit, status codes and OpenAI's error shape. The
+model is passed in (no module globals); inference runs in :class:`~.worker.Transcriber`'s single thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import hmac
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from starlette.applications import Starlette
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+from starlette.types import Message, Receive
+
+from qwen_whisper_compat import AudioLoadError, UnsupportedOptionError, Whisper
+from qwen_whisper_server.schema import (
+    ModelCard,
+    ModelList,
+    RequestError,
+    TranscriptionRequest,
+    error_body,
+    parse_request,
+    subtitles,
+    verbose_json,
+)
+from qwen_whisper_server.worker import QueueFull, Transcriber
+
+logger = logging.getLogger("qwen_whisper_server.app")
+
+#: After refusing a request, read and drop at most this much of the body it is still sending, so that the
+#: client sees our error response rather than a connection reset.
+DRAIN_BYTES = 16 * 1024 * 1024
+DRAIN_SECONDS = 10.0
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    """What the server is configured with at startup."""
+
+    #: The id ``GET /v1/models`` lists (the ``model`` form field is accepted whatever it says).
+    model_id: str
+    #: Requests that may wait behind the running transcription; one more gets 503.
+    max_queue: int = 8
+    #: Largest request body accepted (OpenAI's limit is 25 MB); larger ones get 413.
+    max_upload_bytes: int = 25 * 1024 * 1024
+    #: When set, every ``/v1`` request needs ``Authorization: Bearer <api_key>``.
+    api_key: str | None = None
+
+
+def create_app(model: Whisper, options: ServerOptions) -> Starlette:
+    """The ASGI application serving ``model``; the caller keeps the model and closes it after the server stops.
+
+    Args:
+        model: A model from :func:`qwen_whisper_compat.load_model`, shared by all requests.
+        options: Queue depth, upload limit, API key and the listed model id.
+    """
+    api = _Api(model, options)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        await asyncio.to_thread(api.transcriber.close)
+
+    app = Starlette(
+        routes=[
+            Route("/v1/audio/transcriptions", api.transcriptions, methods=["POST"]),
+            Route("/v1/audio/translations", api.translations, methods=["POST"]),
+            Route("/v1/models", api.models, methods=["GET"]),
+            Route("/v1/models/{model:path}", api.model_card, methods=["GET"]),
+            Route("/health", api.health, methods=["GET"]),
+        ],
+        exception_handlers={HTTPException: _http_error, Exception: _server_error},
+        lifespan=lifespan,
+    )
+    app.state.transcriber = api.transcriber
+    return app
+
+
+class UploadTooLarge(RequestError):
+    """The request body is larger than ``--max-upload-mb``."""
+
+    def __init__(self, limit: int, size: int, how: str = "read") -> None:
+        super().__init__(413, f"Maximum content size limit ({limit}) exceeded ({size} bytes {how})",
+                         param="file", code="file_too_large")  # fmt: skip
+
+
+class _LimitedBody:
+    """The request's ASGI ``receive``, counting body bytes and raising :class:`UploadTooLarge` past the limit."""
+
+    def __init__(self, receive: Receive, limit: int) -> None:
+        self._receive = receive
+        self.limit = limit
+        self.received = 0
+        self.finished = False
+
+    async def __call__(self) -> Message:
+        message = await self._receive()
+        self._count(message)
+        if self.received > self.limit:
+            raise UploadTooLarge(self.limit, self.received)
+        return message
+
+    def _count(self, message: Message) -> None:
+        if message["type"] == "http.request":
+            self.received += len(message.get("body", b""))
+            self.finished = not message.get("more_body", False)
+        else:
+            self.finished = True
+
+    async def discard_rest(self) -> None:
+        """Read and drop what the client still sends (bounded by ``DRAIN_BYTES`` and ``DRAIN_SECONDS``)."""
+
+        async def drain() -> None:
+            start = self.received
+            while not self.finished and self.received - start < DRAIN_BYTES:
+                self._count(await self._receive())
+
+        with contextlib.suppress(asyncio.TimeoutError, ClientDisconnect):
+            await asyncio.wait_for(drain(), DRAIN_SECONDS)
+
+
+class _Api:
+    """The endpoints, sharing one model, one :class:`Transcriber` and the options."""
+
+    def __init__(self, model: Whisper, options: ServerOptions) -> None:
+        self.model = model
+        self.options = options
+        self.transcriber = Transcriber(model, options.max_queue)
+        self.created = int(time.time())
+
+    async def transcriptions(self, request: Request) -> Response:
+        """``POST /v1/audio/transcriptions``."""
+        body = _LimitedBody(request.receive, self.options.max_upload_bytes)
+        try:
+            self._authorize(request)
+            declared = request.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > self.options.max_upload_bytes:
+                raise UploadTooLarge(self.options.max_upload_bytes, int(declared), "declared")
+            async with Request(request.scope, body).form(max_files=1, max_fields=64) as form:
+                upload = form.get("file")
+                if not isinstance(upload, UploadFile):
+                    raise RequestError(400, "file is required: send the audio as the multipart field 'file'",
+                                       param="file", code="missing_file")  # fmt: skip
+                fields = {k: v for k, v in form.multi_items() if isinstance(v, str)}
+                granularities = [v for v in form.getlist("timestamp_granularities[]") if isinstance(v, str)]
+                params = parse_request(fields, granularities or ["segment"])
+                return await self._transcribe(upload, params)
+        except RequestError as e:
+            await body.discard_rest()
+            logger.info("refused a transcription request: %d %s", e.status, e.message)
+            return _error(e)
+        except ClientDisconnect:
+            logger.info("the client went away during the upload")
+            return Response(status_code=400)
+
+    async def _transcribe(self, upload: UploadFile, params: TranscriptionRequest) -> Response:
+        if upload.size == 0:
+            raise RequestError(400, f"the audio file {upload.filename!r} is empty", param="file", code="invalid_value")
+        if params.words and not self.model.has_aligner:
+            raise RequestError(400, "word timestamps need the forced aligner, which this server was started without",
+                               param="timestamp_granularities[]", code="unsupported_value")  # fmt: skip
+        try:
+            result, duration = await self.transcriber.transcribe(upload.file, params)
+        except QueueFull as e:
+            raise RequestError(503, "The server is busy transcribing other requests; retry later.",
+                               kind="server_error", code="server_busy",
+                               headers={"Retry-After": str(e.retry_after)}) from e  # fmt: skip
+        except AudioLoadError as e:
+            raise RequestError(400, f"Audio file {upload.filename!r} could not be decoded or its format is not "
+                               f"supported ({e})", param="file", code="invalid_value") from e  # fmt: skip
+        except UnsupportedOptionError as e:
+            raise RequestError(400, str(e), code="unsupported_value") from e
+        fmt = params.response_format
+        if fmt == "json":
+            return JSONResponse({"text": result["text"].strip()})
+        if fmt == "verbose_json":
+            return JSONResponse(verbose_json(result, duration, params.words))
+        if fmt == "text":
+            return PlainTextResponse(result["text"].strip() + "\n")
+        return PlainTextResponse(subtitles(result, fmt))
+
+    async def translations(self, request: Request) -> Response:
+        """``POST /v1/audio/translations``: refused, Qwen3-ASR does not translate."""
+        body = _LimitedBody(request.receive, self.options.max_upload_bytes)
+        try:
+            self._authorize(request)
+            raise RequestError(400, "Translation is not supported: Qwen3-ASR transcribes speech in its own "
+                               "language. Use /v1/audio/transcriptions.", code="unsupported_endpoint")  # fmt: skip
+        except RequestError as e:
+            await body.discard_rest()
+            return _error(e)
+
+    async def models(self, request: Request) -> Response:
+        """``GET /v1/models``: the one model this server holds."""
+        try:
+            self._authorize(request)
+        except RequestError as e:
+            return _error(e)
+        listing: ModelList = {"object": "list", "data": [self._card()]}
+        return JSONResponse(listing)
+
+    async def model_card(self, request: Request) -> Response:
+        """``GET /v1/models/{model}``."""
+        try:
+            self._authorize(request)
+            wanted = request.path_params["model"]
+            if wanted != self.options.model_id:
+                raise RequestError(404, f"The model {wanted!r} does not exist; this server serves "
+                                   f"{self.options.model_id!r}", param="model", code="model_not_found")  # fmt: skip
+        except RequestError as e:
+            return _error(e)
+        return JSONResponse(self._card())
+
+    async def health(self, request: Request) -> Response:
+        """``GET /health`` (no API key): liveness, the queue, and how many models the process holds."""
+        return JSONResponse({
+            "status": "ok",
+            "model": self.options.model_id,
+            # counted from the garbage collector's view of the process, not from our own bookkeeping
+            "models_in_memory": sum(isinstance(o, Whisper) for o in gc.get_objects()),
+            "transcriptions": self.transcriber.completed,
+            "running": self.transcriber.running,
+            "waiting": self.transcriber.waiting,
+            "max_queue": self.transcriber.max_queue,
+        })  # fmt: skip
+
+    def _card(self) -> ModelCard:
+        return {"id": self.options.model_id, "object": "model", "created": self.created,
+                "owned_by": "qwen-whisper-compat"}  # fmt: skip
+
+    def _authorize(self, request: Request) -> None:
+        key = self.options.api_key
+        if key is None:
+            return
+        header = request.headers.get("authorization", "")
+        if not header:
+            raise RequestError(401, "You didn't provide an API key. Send it as 'Authorization: Bearer KEY'.")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), key.encode()):
+            raise RequestError(401, "Incorrect API key provided.", code="invalid_api_key")
+
+
+def _error(e: RequestError) -> JSONResponse:
+    return JSONResponse(e.body(), status_code=e.status, headers=e.headers)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    return JSONResponse(error_body(str(exc.detail)), status_code=exc.status_code, headers=exc.headers)
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    # Starlette re-raises the exception after this response, and uvicorn logs it with its traceback
+    return JSONResponse(error_body(f"Internal server error: {type(exc).__name__}", kind="server_error"),
+                        status_code=500)  # fmt: skip
+
+
+__all__ = ["ServerOptions", "UploadTooLarge", "create_app"]

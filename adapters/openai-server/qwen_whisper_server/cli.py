@@ -1,0 +1,115 @@
+"""``qwen-whisper-server``: load one model, then serve it with uvicorn until interrupted.
+
+This module owns the command line, logging setup and the model's lifetime; it never prints (the startup
+banner and every message go through ``logging``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import logging
+import os
+from collections.abc import Sequence
+
+import qwen_whisper_compat
+from qwen_whisper_compat import QwenWhisperError
+from qwen_whisper_server import __version__
+from qwen_whisper_server.app import ServerOptions, create_app
+
+logger = logging.getLogger("qwen_whisper_server")
+
+API_KEY_ENV = "QWEN_WHISPER_API_KEY"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for documentation and tests)."""
+    p = argparse.ArgumentParser(
+        prog="qwen-whisper-server",
+        description="OpenAI-compatible speech-to-text server (POST /v1/audio/transcriptions) on Qwen3-ASR.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument(
+        "--model",
+        default="turbo",
+        help="model name (whisper's or Qwen's, see qwen_whisper_compat.available_models()) or folder",
+    )
+    p.add_argument(
+        "--aligner",
+        default=None,
+        help="forced aligner name or folder; 'none' for no aligner (then no word timestamps); "
+        "default: the one that comes with the model",
+    )
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "dml", "coreml"])
+    p.add_argument("--threads", type=int, default=0, help="CPU threads for inference (0: all)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind; other than loopback, set an API key")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument(
+        "--api-key",
+        default=None,
+        help=f"require 'Authorization: Bearer KEY' on /v1 (default: ${API_KEY_ENV}, else no key)",
+    )
+    p.add_argument(
+        "--max-queue",
+        type=int,
+        default=8,
+        help="requests that may wait behind the running transcription; more get 503 + Retry-After",
+    )
+    p.add_argument("--max-upload-mb", type=float, default=25.0, help="largest request body in MiB; larger get 413")
+    p.add_argument("--model-id", default=None, help="the id GET /v1/models lists (default: --model)")
+    p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    return p  # fmt: skip
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the server; returns the exit status (1 when the model cannot be loaded)."""
+    import uvicorn
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.max_queue < 0:
+        parser.error("--max-queue must be 0 or more")
+    if args.max_upload_mb <= 0:
+        parser.error("--max-upload-mb must be positive")
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    api_key = args.api_key or os.environ.get(API_KEY_ENV) or None
+    aligner: str | bool | None = False if (args.aligner or "").lower() == "none" else args.aligner
+
+    try:
+        model = qwen_whisper_compat.load_model(
+            args.model, device=None if args.device == "auto" else args.device, aligner=aligner, threads=args.threads
+        )
+    except QwenWhisperError as e:
+        logger.error("cannot load model %r: %s", args.model, e)
+        return 1
+    logger.info("loaded model %s on %s (%s)", args.model, model.device,
+                "with the forced aligner" if model.has_aligner else "no aligner: no word timestamps")  # fmt: skip
+    options = ServerOptions(
+        model_id=args.model_id or args.model,
+        max_queue=args.max_queue,
+        max_upload_bytes=int(args.max_upload_mb * 1024 * 1024),
+        api_key=api_key,
+    )
+    if not _is_loopback(args.host) and api_key is None:
+        logger.warning("listening on %s without an API key: anyone who can reach it can use it", args.host)
+    logger.info(
+        "qwen-whisper-server %s: serving %s at http://%s:%d/v1 (queue %d, uploads up to %g MiB, %s)",
+        __version__, options.model_id, args.host, args.port, options.max_queue, args.max_upload_mb,
+        "API key required" if api_key else "no API key",
+    )  # fmt: skip
+    try:
+        uvicorn.run(create_app(model, options), host=args.host, port=args.port, log_config=None,
+                    log_level=args.log_level)  # fmt: skip
+    finally:
+        model.close()
+    return 0
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
