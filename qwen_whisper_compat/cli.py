@@ -169,11 +169,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     writer_args = {name: args.pop(name) for name in WORD_OPTIONS}
     if not args["context"]:
         args.pop("context")
-    for name in ("best_of", "beam_size", "patience", "length_penalty", "fp16"):
+    for name in ("best_of", "beam_size", "patience", "length_penalty", "fp16", "suppress_tokens"):
         if args[name] == parser.get_default(name):
             args.pop(name)  # defaults mean "nothing asked": no warning for them
-    if args["suppress_tokens"] == "-1":
-        args.pop("suppress_tokens")
     args.pop("task")
     failed = 0
     for audio_path in args.pop("audio"):

@@ -87,8 +87,7 @@ def detect_language(model: Whisper, mel: Any, tokenizer: Any = None) -> tuple[An
     _check_mels(model, mels)
     codes, all_probs = [], []
     for m in mels:
-        named = model.engine.transcriber.language_probs(m)
-        probs = {language_code(name): p for name, p in named.items()}
+        probs = model.engine.mel_language_probs(m)
         codes.append(max(probs, key=probs.__getitem__))
         all_probs.append(probs)
     if batched:

@@ -22,7 +22,7 @@ import numpy as np
 from qwen_whisper_compat import options as opts
 from qwen_whisper_compat.audio import SAMPLE_RATE, decode_audio
 from qwen_whisper_compat.errors import UnsupportedOptionError
-from qwen_whisper_compat.runner import RunOptions, SegmentInfo, parse_clip_timestamps
+from qwen_whisper_compat.runner import RunOptions, SegmentInfo, language_code, parse_clip_timestamps, rounded_times
 from qwen_whisper_compat.transcribe import APPEND_PUNCTUATIONS, PREPEND_PUNCTUATIONS, samples_of
 from qwen_whisper_compat.vad import (
     SpeechTimestampsMap,
@@ -179,8 +179,6 @@ class WhisperModel:
     @property
     def supported_languages(self) -> list[str]:
         """Whisper codes of the languages the model transcribes."""
-        from qwen_whisper_compat.runner import language_code
-
         return [language_code(name) for name in self.model.engine.languages]
 
     def detect_language(
@@ -194,10 +192,7 @@ class WhisperModel:
     ) -> tuple[str, float, list[tuple[str, float]]]:
         """``(language, probability, all (code, probability) pairs, most likely first)`` from the first 30 s."""
         if features is not None:
-            named = self.model.engine.transcriber.language_probs(np.asarray(features, dtype=np.float32))
-            from qwen_whisper_compat.runner import language_code
-
-            probs = {language_code(n): p for n, p in named.items()}
+            probs = self.model.engine.mel_language_probs(features)
         else:
             samples = samples_of(audio if audio is not None else np.zeros(0, np.float32))
             if vad_filter:
@@ -231,8 +226,8 @@ class WhisperModel:
         without_timestamps: bool = False,
         max_initial_timestamp: float = 1.0,
         word_timestamps: bool = False,
-        prepend_punctuations: str = "\"'“¿([{-",
-        append_punctuations: str = "\"'.。,，!！?？:：”)]}、",
+        prepend_punctuations: str = PREPEND_PUNCTUATIONS,
+        append_punctuations: str = APPEND_PUNCTUATIONS,
         multilingual: bool = False,
         vad_filter: bool = False,
         vad_parameters: dict[str, Any] | VadOptions | None = None,
@@ -286,8 +281,8 @@ class BatchedInferencePipeline:
         without_timestamps: bool = True,
         max_initial_timestamp: float = 1.0,
         word_timestamps: bool = False,
-        prepend_punctuations: str = "\"'“¿([{-",
-        append_punctuations: str = "\"'.。,，!！?？:：”)]}、",
+        prepend_punctuations: str = PREPEND_PUNCTUATIONS,
+        append_punctuations: str = APPEND_PUNCTUATIONS,
         multilingual: bool = False,
         vad_filter: bool = True,
         vad_parameters: dict[str, Any] | VadOptions | None = None,
@@ -339,7 +334,7 @@ def _transcribe(
     args.pop("self")
     opts.check_task(args["task"])
     for name, default in _UNUSED_DEFAULTS.items():
-        if args[name] != default and not (batched and name == "without_timestamps"):
+        if args[name] != default:
             opts.warn_ignored(name, args[name])
     engine = model.model.engine
     samples = samples_of(args["audio"])
@@ -414,15 +409,8 @@ def _segments(
 
 
 def _segment(index: int, info: SegmentInfo, mapping: SpeechTimestampsMap | None) -> Segment:
-    def t(seconds: float) -> float:
-        return mapping.get_original_time(seconds) if mapping is not None else seconds
-
-    words = None
-    start, end = round(t(info.start), 3), round(t(info.end), 3)
-    if info.words is not None:
-        words = [Word(round(t(w.start), 2), round(t(w.end), 2), w.word, w.probability) for w in info.words]
-        if words:
-            start, end = words[0].start, words[-1].end
+    start, end, timed = rounded_times(info, mapping.get_original_time if mapping is not None else None)
+    words = None if timed is None else [Word(w.start, w.end, w.word, w.probability) for w in timed]
     return Segment(
         id=index,
         seek=info.seek,

@@ -6,6 +6,7 @@ shape of what they return; both call :meth:`Engine.segments`, which yields :clas
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from collections.abc import Callable, Iterator
@@ -87,6 +88,21 @@ class SegmentInfo:
     language: str
 
 
+def rounded_times(
+    info: SegmentInfo, to_original: Callable[[float], float] | None = None
+) -> tuple[float, float, list[WordTiming] | None]:
+    """A segment's start and end (to the millisecond) and its words' times (to 10 ms, as whisper rounds them),
+    optionally mapped back to the original audio first; a segment with words spans exactly its words."""
+    t = to_original or (lambda seconds: seconds)
+    start, end = round(t(info.start), 3), round(t(info.end), 3)
+    if info.words is None:
+        return start, end, None
+    words = [dataclasses.replace(w, start=round(t(w.start), 2), end=round(t(w.end), 2)) for w in info.words]
+    if words:
+        start, end = words[0].start, words[-1].end
+    return start, end, words
+
+
 def language_code(name: str) -> str:
     """Whisper code of a prompt language name (``""`` for an empty or unknown name)."""
     return LANGUAGE_CODES.get(name, "")
@@ -127,7 +143,11 @@ class Engine:
         head = np.asarray(audio[: int(DETECT_SECONDS * SAMPLE_RATE)], dtype=np.float32)
         if head.size < HOP_LENGTH:
             head = np.zeros(SAMPLE_RATE, dtype=np.float32)
-        probs = self.transcriber.language_probs(log_mel_spectrogram(head))
+        return self.mel_language_probs(log_mel_spectrogram(head))
+
+    def mel_language_probs(self, mel: np.ndarray) -> dict[str, float]:
+        """Whisper code -> probability of the language spoken in a log-mel spectrogram."""
+        probs = self.transcriber.language_probs(np.asarray(mel, dtype=np.float32))
         return {language_code(name): p for name, p in probs.items()}
 
     def check_language(self, language: str) -> str:
@@ -216,11 +236,9 @@ class Engine:
         language = language_code(chunk.language)
         words = None
         if options.word_timestamps and piece.words:
-            first, *rest = piece.words
-            words = tuple(
-                WordTiming(w.word, w.start + offset, w.end + offset, w.probability)
-                for w in (WordTiming(lead + first.word.lstrip(), first.start, first.end, first.probability), *rest)
-            )
+            shifted = [dataclasses.replace(w, start=w.start + offset, end=w.end + offset) for w in piece.words]
+            shifted[0] = dataclasses.replace(shifted[0], word=lead + shifted[0].word.lstrip())  # as the text
+            words = tuple(shifted)
         if options.postprocess:
             text = apply(options.postprocess, text, language)
             if not text:

@@ -33,7 +33,10 @@ import numpy as np
 
 from qwen_whisper_compat import options as opts
 from qwen_whisper_compat.audio import SAMPLE_RATE, prepare_audio
-from qwen_whisper_compat.runner import RunOptions, SegmentInfo, parse_clip_timestamps
+from qwen_whisper_compat.engine.pipeline import DEFAULT_TEMPERATURES
+from qwen_whisper_compat.runner import RunOptions, SegmentInfo, parse_clip_timestamps, rounded_times
+from qwen_whisper_compat.tokenizer import LANGUAGES
+from qwen_whisper_compat.utils import format_timestamp, make_safe
 
 if TYPE_CHECKING:
     from qwen_whisper_compat.model import Whisper
@@ -48,7 +51,7 @@ def transcribe(
     audio: str | np.ndarray | Any,
     *,
     verbose: bool | None = None,
-    temperature: float | tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0),
+    temperature: float | tuple[float, ...] = DEFAULT_TEMPERATURES,
     compression_ratio_threshold: float | None = 2.4,
     logprob_threshold: float | None = -1.0,
     no_speech_threshold: float | None = 0.6,
@@ -56,8 +59,8 @@ def transcribe(
     initial_prompt: str | None = None,
     carry_initial_prompt: bool = False,
     word_timestamps: bool = False,
-    prepend_punctuations: str = "\"'“¿([{-",
-    append_punctuations: str = "\"'.。,，!！?？:：”)]}、",
+    prepend_punctuations: str = PREPEND_PUNCTUATIONS,
+    append_punctuations: str = APPEND_PUNCTUATIONS,
     clip_timestamps: str | list[float] = "0",
     hallucination_silence_threshold: float | None = None,
     **decode_options: Any,
@@ -158,15 +161,7 @@ def samples_of(audio: Any) -> np.ndarray:
 
 def segment_dict(index: int, info: SegmentInfo) -> dict[str, Any]:
     """whisper's segment dict (keys in whisper's order; ``words`` only when they were requested)."""
-    start, end = round(info.start, 3), round(info.end, 3)
-    words: list[dict[str, Any]] | None = None
-    if info.words is not None:
-        words = [
-            {"word": w.word, "start": round(w.start, 2), "end": round(w.end, 2), "probability": w.probability}
-            for w in info.words
-        ]
-        if words:
-            start, end = words[0]["start"], words[-1]["end"]
+    start, end, timed = rounded_times(info)
     segment: dict[str, Any] = {
         "id": index,
         "seek": info.seek,
@@ -179,8 +174,10 @@ def segment_dict(index: int, info: SegmentInfo) -> dict[str, Any]:
         "compression_ratio": info.compression_ratio,
         "no_speech_prob": info.no_speech_prob,
     }
-    if words is not None:
-        segment["words"] = words
+    if timed is not None:
+        segment["words"] = [
+            {"word": w.word, "start": w.start, "end": w.end, "probability": w.probability} for w in timed
+        ]
     return segment
 
 
@@ -201,8 +198,6 @@ class _Printer:
 
     def language(self, code: str) -> None:
         if self.verbose is not None and not self._language_shown:
-            from qwen_whisper_compat.tokenizer import LANGUAGES
-
             self._language_shown = True
             line = f"Detected language: {LANGUAGES.get(code, code).title()}"
             if self.bar is not None:  # whisper prints it in both modes; keep the bar intact
@@ -212,8 +207,6 @@ class _Printer:
 
     def segment(self, segment: dict[str, Any]) -> None:
         if self.verbose:
-            from qwen_whisper_compat.utils import format_timestamp, make_safe
-
             line = f"[{format_timestamp(segment['start'])} --> {format_timestamp(segment['end'])}] {segment['text']}"
             print(make_safe(line), flush=True)
 
