@@ -111,7 +111,8 @@ def server(
                 if server.get("/health")[0] == 200:
                     break
             except OSError:
-                time.sleep(0.2)
+                pass
+            time.sleep(0.2)
         yield server
     finally:
         process.terminate()
@@ -238,7 +239,8 @@ def test_request_fields(server: Server, clip: tuple[str, bytes, str], jfk_path: 
 
 
 def test_concurrent_requests(server: Server, jfk_path: Path) -> None:
-    """Four at once with ``--max-queue 1``: one runs, one waits, the two that arrive meanwhile get 503."""
+    """Four at once with ``--max-queue 1``: one runs, one waits, those that arrive meanwhile get 503 (at least two
+    succeed and at least one is refused, however the arrivals interleave)."""
     long_clip = ("long.wav", _wav_bytes(np.tile(load_audio(jfk_path), 3)), "audio/wav")  # 33 s, 1 MB
     barrier = threading.Barrier(4)
     answers: list[tuple[int, dict[str, str], str]] = []

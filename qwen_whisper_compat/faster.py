@@ -22,7 +22,7 @@ import numpy as np
 from qwen_whisper_compat import options as opts
 from qwen_whisper_compat.audio import SAMPLE_RATE, decode_audio
 from qwen_whisper_compat.errors import UnsupportedOptionError
-from qwen_whisper_compat.runner import RunOptions, SegmentInfo, language_code, parse_clip_timestamps, rounded_times
+from qwen_whisper_compat.runner import RunOptions, SegmentInfo, parse_clip_timestamps, rounded_times
 from qwen_whisper_compat.transcribe import APPEND_PUNCTUATIONS, PREPEND_PUNCTUATIONS, samples_of
 from qwen_whisper_compat.vad import (
     SpeechTimestampsMap,
@@ -179,7 +179,7 @@ class WhisperModel:
     @property
     def supported_languages(self) -> list[str]:
         """Whisper codes of the languages the model transcribes."""
-        return [language_code(name) for name in self.model.engine.languages]
+        return list(self.model.languages)
 
     def detect_language(
         self,

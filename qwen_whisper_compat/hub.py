@@ -478,12 +478,11 @@ def _download(fetch: Fetch, repo_id: str, final: Path, fail: Callable[[str], Mod
     logger.info("downloading %s into %s", repo_id, final)
     try:
         fetch(repo_id, staging)
-    except Exception as e:
+    except BaseException as e:
         _discard_if_empty(staging)
-        raise fail(_describe(e)) from e
-    except BaseException:
-        _discard_if_empty(staging)
-        raise
+        if isinstance(e, Exception):
+            raise fail(_describe(e)) from e
+        raise  # KeyboardInterrupt, SystemExit
     problem = _checkpoint_problem(staging)
     if problem is not None:
         _discard_if_empty(staging)

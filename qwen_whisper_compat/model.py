@@ -16,7 +16,7 @@ from typing import Any
 from qwen_whisper_compat.decoding import decode as _decode
 from qwen_whisper_compat.decoding import detect_language as _detect_language
 from qwen_whisper_compat.errors import UnknownModelError
-from qwen_whisper_compat.runner import Engine
+from qwen_whisper_compat.runner import Engine, language_code
 from qwen_whisper_compat.segments import SegmentLimits
 from qwen_whisper_compat.transcribe import transcribe as _transcribe
 
@@ -92,6 +92,11 @@ class Whisper:
     @property
     def num_languages(self) -> int:
         return len(self.engine.languages)
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        """Whisper codes of the languages the model transcribes (ours; whisper's model has no such list)."""
+        return tuple(language_code(name) for name in self.engine.languages)
 
     @property
     def has_aligner(self) -> bool:

@@ -65,7 +65,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 from qwen_whisper_compat import hookspecs
-from qwen_whisper_compat.errors import QwenWhisperError, UnsupportedOptionError
+from qwen_whisper_compat.errors import ModelFolderError, QwenWhisperError, UnsupportedOptionError
 from qwen_whisper_compat.hookspecs import hookimpl, hookspec
 
 if TYPE_CHECKING:
@@ -192,8 +192,6 @@ def find_model(name: str) -> Path | None:
         ModelFolderError: A source failed or gave something that is not a folder (the message names the
             source); errors of this package raised by a source pass as they are.
     """
-    from qwen_whisper_compat.errors import ModelFolderError
-
     for source, resolver in model_sources().items():
         try:
             folder = resolver(name)

@@ -215,9 +215,8 @@ def get_speech_timestamps(
         probabilities = model.probabilities(samples)
         regions = timestamps_from_probabilities(probabilities, opts, samples.size, sampling_rate)
     else:
-        frame_samples = max(1, round(sampling_rate * FRAME_SECONDS))
         scores = frame_scores(samples, sampling_rate)
-        regions = timestamps_from_scores(scores, opts, frame_samples, samples.size, sampling_rate)
+        regions = timestamps_from_scores(scores, opts, frame_hop(sampling_rate), samples.size, sampling_rate)
     logger.debug(
         "%s: %d speech region(s), %.2f of %.2f s",
         "silero" if model is not None else "energy",
@@ -399,6 +398,11 @@ def timestamps_from_probabilities(
     return _pad([(r["start"], r["end"]) for r in speeches], int(pad), num_samples)  # faster-whisper's padding
 
 
+def frame_hop(sampling_rate: int) -> int:
+    """Samples per energy-detector frame (10 ms): the scores and the timestamps must agree on it."""
+    return max(1, round(sampling_rate * FRAME_SECONDS))
+
+
 def frame_scores(audio: np.ndarray, sampling_rate: int = 16000) -> np.ndarray:
     """Per-frame speech score in [0, 1], one per started 10 ms of ``audio`` (float32).
 
@@ -406,7 +410,7 @@ def frame_scores(audio: np.ndarray, sampling_rate: int = 16000) -> np.ndarray:
     clipped; see the module docstring.
     """
     samples = _as_mono(audio)
-    hop = max(1, round(sampling_rate * FRAME_SECONDS))
+    hop = frame_hop(sampling_rate)
     if samples.size == 0:
         return np.zeros(0, dtype=np.float32)
     level = _frame_levels_db(samples, hop, sampling_rate)

@@ -230,7 +230,7 @@ def test_non_chinese_text_is_unchanged() -> None:
         assert chinese_itn(text) == text, text
 
 
-def test_long_text_is_linear_enough() -> None:
+def test_long_text_converts_every_repetition() -> None:
     text = "我们在二零二六年十一月二十五日下午两点半开会，大约有三百二十五个人参加，百分之五十的人同意。" * 500
     expected = "我们在2026年11月25日下午2点半开会，大约有325个人参加，50%的人同意。" * 500
     assert chinese_itn(text) == expected

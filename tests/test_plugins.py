@@ -45,7 +45,7 @@ def test_plugin() -> str:
 
 
 @pytest.fixture
-def use_plugins(monkeypatch: pytest.MonkeyPatch, test_plugin: str) -> Callable[[str | None], None]:
+def use_plugins(monkeypatch: pytest.MonkeyPatch, test_plugin: str) -> Iterator[Callable[[str | None], None]]:
     """Set the allow-list (``None``: unset = every plugin) and start from an unloaded manager."""
 
     def use(allow: str | None) -> None:
@@ -56,7 +56,8 @@ def use_plugins(monkeypatch: pytest.MonkeyPatch, test_plugin: str) -> Callable[[
         plugins.reset_plugins()
 
     use(test_plugin)
-    return use
+    yield use
+    plugins.reset_plugins()  # leave no plugin of this test registered in the process-wide manager
 
 
 def run_cli(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -166,6 +167,7 @@ def broken_plugins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, test_plugin:
     yield
     for module in BROKEN_MODULES:
         sys.modules.pop(module, None)
+    plugins.reset_plugins()
 
 
 def test_a_broken_plugin_is_skipped_with_a_warning(broken_plugins: None, caplog: pytest.LogCaptureFixture) -> None:
@@ -337,7 +339,7 @@ def test_cli_rejects_what_no_allowed_plugin_provides(
     assert not (tmp_path / "out").exists()
 
 
-def test_cli_unknown_model_is_a_usage_error_after_asking_the_sources(tmp_path: Path) -> None:
+def test_cli_unknown_model_is_a_usage_error(tmp_path: Path) -> None:
     proc = run_cli(["--model", "gigantic", "-o", str(tmp_path / "out"), "a.wav"], {}, tmp_path)
     assert proc.returncode == 2 and "available models" in proc.stderr and "turbo" in proc.stderr
     assert not (tmp_path / "out").exists()

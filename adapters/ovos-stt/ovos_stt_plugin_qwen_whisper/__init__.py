@@ -25,6 +25,7 @@ from ovos_plugin_manager.templates.stt import STT  # type: ignore[import-untyped
 
 import qwen_whisper_compat as whisper
 from qwen_whisper_compat import UnsupportedOptionError
+from qwen_whisper_compat.audio import SAMPLE_RATE
 from qwen_whisper_compat.tokenizer import QWEN_LANGUAGES, TO_LANGUAGE_CODE
 
 __version__ = "0.1.0"
@@ -33,13 +34,8 @@ __all__ = ["PluginOptions", "QwenWhisperSTT", "QwenWhisperSTTConfig", "__version
 
 logger = logging.getLogger("ovos_stt_plugin_qwen_whisper")
 
-SAMPLE_RATE = 16000
-
 #: Primary language subtags hosts use where whisper has another code.
 _TAG_ALIASES = {"fil": "tl", "cmn": "zh", "zho": "zh", "chi": "zh"}
-
-#: Prompt name of a language in the model folder -> whisper code.
-_CODE_BY_PROMPT_NAME = {name: code for code, name in QWEN_LANGUAGES.items()}
 
 _UNSUPPORTED_POLICIES = ("error", "detect")
 
@@ -199,7 +195,7 @@ class _LanguagesProperty:
         shared = getattr(instance, "_shared", None)
         if shared is None:
             return set(QWEN_LANGUAGES)
-        return {_CODE_BY_PROMPT_NAME[name] for name in shared.model.engine.languages if name in _CODE_BY_PROMPT_NAME}
+        return set(shared.model.languages)
 
 
 _warned_languages: set[str] = set()

@@ -223,7 +223,7 @@ class QwenWhisperPP(PostProcessor):
         model = self._load_model()
         self.to_screen(f'Transcribing "{filepath}"')
         result = self._transcribe(model, filepath)
-        language = _language_code(str(result.get("language") or "")) or "und"
+        language = str(result.get("language") or "und")  # a whisper code: the one given, or the detected one
         if self.options.language is None:
             from qwen_whisper_compat.tokenizer import LANGUAGES
 
@@ -263,17 +263,17 @@ class QwenWhisperPP(PostProcessor):
         return result
 
     def _write(self, result: dict[str, Any], filepath: str) -> str:
-        from qwen_whisper_compat.utils import get_writer
+        from qwen_whisper_compat.utils import WRITERS
 
         output_format = self.options.format
         output_dir = self.options.output_dir or os.path.dirname(filepath)  # "" for the current folder, as yt-dlp
-        stem = os.path.splitext(os.path.basename(filepath))[0]
-        path = os.path.join(output_dir, f"{stem}.{output_format}")  # the name whisper's writers give it
+        writer = WRITERS[output_format](output_dir)
+        path = writer.output_path(filepath)
         self.to_screen(f'Writing {output_format} to: "{path}"')
         try:
             if output_dir:
                 os.makedirs(output_dir, exist_ok=True)
-            get_writer(output_format, output_dir)(result, filepath, self.options.line_options())
+            writer(result, filepath, self.options.line_options())
         except OSError as error:
             raise _fail(f'cannot write "{path}": {error}') from error
         return path
