@@ -31,7 +31,8 @@ def test_empty_audio(model: Any) -> None:
     assert list(segments) == []
     segments, _ = BatchedInferencePipeline(model).transcribe(audio)
     assert list(segments) == []
-    model.detect_language(audio)
+    language, probability, ranked = model.detect_language(audio)
+    assert (language, probability) == ranked[0] and language in model.supported_languages
 
 
 def test_monotonic_timestamps(model: Any, shared_audio: Path) -> None:
@@ -100,14 +101,35 @@ def test_vad(model: Any, shared_audio: Path) -> None:
     assert 0 <= segments[0].start and segments[-1].end <= 11.0
 
 
-def test_hotwords_are_echoed(model: Any, shared_audio: Path) -> None:
+def spy_on_runs(model: Any, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """The engine options of every transcription (the real engine still runs)."""
+    runs: list[Any] = []
+    engine = model.model.engine
+    real = engine.segments
+
+    def segments(samples: np.ndarray, run: Any, on_progress: Any = None) -> Any:
+        runs.append(run)
+        return real(samples, run, on_progress=on_progress)
+
+    monkeypatch.setattr(engine, "segments", segments)
+    return runs
+
+
+def test_hotwords_are_echoed_and_reach_every_chunk(
+    model: Any, shared_audio: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runs = spy_on_runs(model, monkeypatch)
     segments, info = model.transcribe(str(shared_audio / "hotwords.mp3"), hotwords="ComfyUI", temperature=0.0)
     list(segments)
     assert info.transcription_options.hotwords == "ComfyUI"
+    assert runs[0].context == "ComfyUI" and runs[0].carry_context
 
 
-def test_batched_pipeline(model: Any, shared_audio: Path) -> None:
+def test_batched_pipeline(model: Any, shared_audio: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    runs = spy_on_runs(model, monkeypatch)
     segments, info = BatchedInferencePipeline(model).transcribe(str(shared_audio / "jfk.flac"), batch_size=4)
     segments = list(segments)
-    assert segments and segments[0].id == 1 and segments[-1].end <= info.duration
+    assert segments and [s.id for s in segments] == list(range(1, len(segments) + 1))
+    assert segments[-1].end <= info.duration
+    assert runs[0].batch_size == 4  # decoded through the batched engine path
     assert info.vad_options is not None  # vad_filter defaults to True in the batched pipeline

@@ -51,6 +51,7 @@ def test_transcribe(tiny_whisper: Any, shared_audio: Path) -> None:
     result = ours.transcribe(tiny_whisper, audio_path, language="en", temperature=0.0, word_timestamps=True)
     assert result["language"] == "en"
     assert result["text"] == "".join([s["text"] for s in result["segments"]])
+    assert result["segments"] and all(s["words"] for s in result["segments"])
     for segment in result["segments"]:
         for timing in segment["words"]:
             assert timing["start"] <= timing["end"]

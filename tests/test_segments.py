@@ -64,8 +64,19 @@ def test_one_overlong_word_is_cut_too(limits: SegmentLimits) -> None:
     assert "".join(p.text for p in pieces) == word.word
     assert all(p.end - p.start <= limits.max_seconds + 1e-6 and display_width(p.text) <= limits.max_width
                for p in pieces)  # fmt: skip
+    assert len(pieces) > 1 and pieces[0].start == 0.0 and pieces[-1].end == 12.0
+    assert all(a.end == b.start for a, b in zip(pieces, pieces[1:], strict=False))  # the word's time, shared out
 
 
-def test_bad_limits() -> None:
-    with pytest.raises(ValueError):
-        SegmentLimits(max_seconds=0)
+def test_words_at_one_instant_give_zero_length_segments_in_order() -> None:
+    """The tiny random aligner's case: every word at one time; the text is still cut, times never go back."""
+    words = [WordTiming(w.word, 11.0, 11.0, w.probability) for w in timed(JFK)]
+    pieces = split_chunk(JFK, 11.0, 11.0, words)
+    assert "".join(p.text for p in pieces) == JFK and len(pieces) == 2
+    assert all(p.start == p.end == 11.0 for p in pieces)
+
+
+@pytest.mark.parametrize("bad", [{"max_seconds": 0}, {"max_width": 1}])
+def test_bad_limits(bad: dict[str, float]) -> None:
+    with pytest.raises(ValueError, match="max_seconds must be > 0 and max_width >= 2"):
+        SegmentLimits(**bad)  # type: ignore[arg-type]

@@ -4,6 +4,7 @@ model attributes, detect_language/decode, subtitle-sized segments, and the offli
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -35,6 +36,18 @@ def check_segments(result: dict[str, Any], duration: float, max_seconds: float =
         assert s["end"] - s["start"] <= max_seconds + 1e-6, s
         assert display_width(s["text"]) <= max_width, s["text"]
         previous_end = s["end"]
+
+
+@pytest.fixture
+def spread_aligner(tiny_whisper: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tiny random aligner puts every word of a chunk at one instant, which makes every duration check on
+    aligned segments vacuous: time the words evenly over the chunk instead (the segmenter is what is tested)."""
+    from qwen_whisper_compat.segments import _estimated_units
+
+    def align(audio: np.ndarray, text: str, language: str, offset: float = 0.0) -> list[Any]:
+        return _estimated_units(text, offset, offset + len(audio) / 16000)
+
+    monkeypatch.setattr(tiny_whisper.engine.transcriber.aligner, "align", align)
 
 
 @pytest.fixture(scope="module")
@@ -75,17 +88,20 @@ def test_word_timestamps_on_every_segment(tiny_whisper: Any, jfk: np.ndarray) ->
 
 
 @pytest.mark.parametrize("align", [True, False], ids=["aligner", "quiet-points"])
-def test_two_minute_clip_segments_stay_small(tiny_whisper: Any, two_minutes: np.ndarray, align: bool) -> None:
+def test_two_minute_clip_segments_stay_small(
+    tiny_whisper: Any, two_minutes: np.ndarray, align: bool, spread_aligner: None
+) -> None:
     result = tiny_whisper.transcribe(
         two_minutes, language="en", temperature=0.0, align_segments=align, segment_max_seconds=8.0
     )
-    assert len(result["segments"]) >= 12  # 120 s cut into pieces of at most 8 s
+    assert len(result["segments"]) >= 15  # 120 s cut into pieces of at most 8 s
     check_segments(result, 120.0, max_seconds=8.0)
+    assert max(s["end"] - s["start"] for s in result["segments"]) > 2.0  # real durations, not collapsed ones
 
 
 def test_language_detection_reports_a_whisper_code(tiny_whisper: Any, jfk: np.ndarray) -> None:
     result = tiny_whisper.transcribe(jfk, temperature=0.0)
-    assert result["language"] in whisper.tokenizer.LANGUAGES
+    assert result["language"] in tiny_whisper.languages  # one of the model's languages, as a whisper code
 
 
 def test_keyword_handling(tiny_whisper: Any, jfk: np.ndarray) -> None:
@@ -107,10 +123,15 @@ def test_keyword_handling(tiny_whisper: Any, jfk: np.ndarray) -> None:
 
 
 def test_clip_timestamps_limit_the_segments(tiny_whisper: Any, jfk: np.ndarray) -> None:
-    result = tiny_whisper.transcribe(jfk, language="en", temperature=0.0, clip_timestamps="2,5.5,8")
-    assert result["segments"]
-    for s in result["segments"]:
-        assert (2.0 <= s["start"] and s["end"] <= 5.5) or s["start"] >= 8.0, s
+    result = tiny_whisper.transcribe(
+        jfk, language="en", temperature=0.0, clip_timestamps="2,5.5,8", align_segments=False
+    )
+    clips = {200: (2.0, 5.5), 800: (8.0, 11.0)}  # seek (10 ms frames) of each clip -> its span in the input
+    assert {s["seek"] for s in result["segments"]} == set(clips)
+    for seek, (start, end) in clips.items():
+        inside = [s for s in result["segments"] if s["seek"] == seek]
+        assert all(start <= s["start"] <= s["end"] <= end for s in inside), inside
+        assert inside[0]["start"] == pytest.approx(start) and inside[-1]["end"] == pytest.approx(end)
 
 
 def test_model_attributes_and_low_level_calls(tiny_whisper: Any, jfk: np.ndarray) -> None:
@@ -200,7 +221,7 @@ def test_an_openai_whisper_script_runs_after_replacing_the_import(
     for ext in ("txt", "vtt", "srt", "tsv", "json"):
         assert (tmp_path / "out" / f"speech.{ext}").stat().st_size > 0
         assert (tmp_path / "out" / "all" / f"speech.{ext}").stat().st_size > 0
-    assert "frames" in proc.stderr  # verbose=False shows whisper's progress bar
+    assert re.search(r"\d+/\d+ \[.*frames/s\]", proc.stderr)  # verbose=False shows whisper's progress bar
 
 
 def test_keywords_reach_the_engine(tiny_whisper: Any, jfk: np.ndarray, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -410,7 +410,9 @@ class Transcriber:
         for enc, gen, probe in zip(group, gens, probes, strict=True):
             result, retry = self._assess(enc, gen, temperature, probe.prob, options)
             if retry and not last:
-                rest = dataclasses.replace(options, temperatures=options.temperatures[1:])
+                # attempt k samples with seed + k, as one by one: the retries start at attempt 1
+                seed = None if options.seed is None else options.seed + 1
+                rest = dataclasses.replace(options, temperatures=options.temperatures[1:], seed=seed)
                 result = self._decode(enc, rest, context)
                 self.stats.attempts[-1] += 1  # the batched attempt
             else:
