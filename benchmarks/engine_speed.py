@@ -5,7 +5,7 @@ with llama.cpp's own decode timing and with the official ``qwen-asr`` transforme
 
 For each size: a random checkpoint in the official layout (numpy safetensors + the real tokenizer) is
 converted by our converter into each precision pair; then, on the same machine and the same 60 s of real
-speech from ../shared/audio, each configuration runs in a fresh process (peak RSS is per process):
+speech from tests/data/audio, each configuration runs in a fresh process (peak RSS is per process):
 
 * ours: chunking, mel, ONNX encoder, prompt, GGUF prefill and greedy decode of a forced number of tokens
   (4 per audio second, end of sequence ignored), overlap of encode and decode on;
@@ -32,7 +32,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 RESULTS = HERE / "results"
 CACHE = RESULTS / "cache"
-AUDIO = HERE.parents[1] / "shared" / "audio"
+AUDIO = HERE.parent / "tests" / "data" / "audio"
 CONFIGS = {"f16/fp32": ("fp32", "f16"), "q8_0/int8": ("int8", "q8_0"), "q4_k/int8": ("int8", "q4_k")}
 TOKENS_PER_SECOND = 4.0
 
@@ -47,7 +47,7 @@ def speech(seconds: float) -> np.ndarray:
 
 
 def options(overlap: bool = True, chunk_seconds: float = 30.0):  # type: ignore[no-untyped-def]
-    from qwen_whisper_compat.engine.pipeline import TranscribeOptions
+    from qwen_whisper_compat.engine.types import TranscribeOptions
 
     return TranscribeOptions(
         temperatures=(0.0,), ignore_eos=True, tokens_per_second=TOKENS_PER_SECOND, token_cap_base=0,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import whisper.tokenizer as upstream
 
 from qwen_whisper_compat import tokenizer as ours
-from qwen_whisper_compat.engine.prompt import ALIGNER_LANGUAGES, ASR_LANGUAGES, LANGUAGE_CODES, language_name
+from qwen_whisper_compat.engine.languages import ALIGNER_LANGUAGES, ASR_LANGUAGES, LANGUAGE_CODES, language_name
 
 
 def test_languages_equal_upstream_in_order() -> None:

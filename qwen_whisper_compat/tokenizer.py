@@ -9,7 +9,7 @@ This module stays cheap to import: no tokenizer or inference runtime is loaded.
 
 from __future__ import annotations
 
-from qwen_whisper_compat.engine.prompt import LANGUAGE_CODES
+from qwen_whisper_compat.engine.languages import LANGUAGE_CODES
 
 __all__ = ["LANGUAGES", "QWEN_LANGUAGES", "TO_LANGUAGE_CODE"]
 

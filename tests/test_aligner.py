@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 import tiny_models
 import torch
-from conftest import ALIGN_CASES
+from qwc_fixtures import ALIGN_CASES
 
-from qwen_whisper_compat.engine.aligner import ForcedAligner, WordTiming, attach_words
+from qwen_whisper_compat.engine.aligner import ForcedAligner, attach_words
+from qwen_whisper_compat.engine.types import WordTiming
 from qwen_whisper_compat.engine.words import split_words
 
 SR = 16000

@@ -14,7 +14,8 @@ from hz_export import export_hz_folder
 
 from qwen_whisper_compat.engine.encoder import SplitEncoder, load_encoder
 from qwen_whisper_compat.engine.modeldir import load_model_dir
-from qwen_whisper_compat.engine.pipeline import TranscribeOptions, Transcriber
+from qwen_whisper_compat.engine.pipeline import Transcriber
+from qwen_whisper_compat.engine.types import TranscribeOptions
 from qwen_whisper_compat.errors import ModelFolderError
 
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from qwen_whisper_compat.engine.modeldir import MANIFEST_NAME, Manifest, load_model_dir
+from qwen_whisper_compat.engine.manifest import MANIFEST_NAME, Manifest
+from qwen_whisper_compat.engine.modeldir import load_model_dir
 from qwen_whisper_compat.errors import ModelFolderError
 
 

@@ -17,7 +17,8 @@ import tiny_models
 import torch
 
 from qwen_whisper_compat.engine.chunking import split_at_quiet_points
-from qwen_whisper_compat.engine.pipeline import ChunkResult, TranscribeOptions, Transcriber, chunk_context
+from qwen_whisper_compat.engine.pipeline import Transcriber, chunk_context
+from qwen_whisper_compat.engine.types import ChunkResult, TranscribeOptions
 
 SR = 16000
 
@@ -155,7 +156,8 @@ def test_bad_audio(transcriber: Transcriber) -> None:
 MEMORY_PROBE = """
 import json, sys
 import numpy as np
-from qwen_whisper_compat.engine.pipeline import TranscribeOptions, Transcriber
+from qwen_whisper_compat.engine.pipeline import Transcriber
+from qwen_whisper_compat.engine.types import TranscribeOptions
 minutes = float(sys.argv[2])
 rng = np.random.default_rng(0)
 audio = (0.1 * rng.standard_normal(int(minutes * 60 * 16000))).astype(np.float32)
@@ -169,6 +171,7 @@ print(json.dumps({"peak_kib": hwm, "bounds": bounds, "n": len(audio)}))
 """
 
 
+@pytest.mark.slow
 def test_ten_minutes_transcribe_with_bounded_memory(asr_ckpt: Path, converted: Callable[..., Path]) -> None:
     model = str(converted(asr_ckpt, "fp32", "f32"))
     runs = {}

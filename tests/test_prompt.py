@@ -7,13 +7,8 @@ import random
 import pytest
 from qwen_asr.inference.utils import SUPPORTED_LANGUAGES, detect_and_fix_repetitions, parse_asr_output
 
-from qwen_whisper_compat.engine.prompt import (
-    ASR_LANGUAGES,
-    LANGUAGE_CODES,
-    fix_repetitions,
-    language_name,
-    parse_output,
-)
+from qwen_whisper_compat.engine.languages import ASR_LANGUAGES, LANGUAGE_CODES, language_name
+from qwen_whisper_compat.engine.prompt import fix_repetitions, parse_output
 
 
 def _random_strings(n: int) -> list[str]:

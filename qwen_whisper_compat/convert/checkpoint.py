@@ -17,15 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from qwen_whisper_compat.engine.modeldir import (
-    DecoderDims,
-    EncoderDims,
-    Kind,
-    SpecialTokens,
-    read_json_object,
-    sha256_file,
-)
-from qwen_whisper_compat.engine.prompt import ALIGNER_LANGUAGES, ASR_LANGUAGES
+from qwen_whisper_compat.engine.languages import ALIGNER_LANGUAGES, ASR_LANGUAGES
+from qwen_whisper_compat.engine.manifest import DecoderDims, EncoderDims, Kind, SpecialTokens
+from qwen_whisper_compat.engine.modeldir import read_json_object, sha256_file
 from qwen_whisper_compat.errors import CheckpointError
 
 INDEX_NAME = "model.safetensors.index.json"

@@ -13,7 +13,7 @@ import time
 from collections.abc import Sequence
 
 from qwen_whisper_compat.convert.converter import DEFAULT_DECODER, DEFAULT_ENCODER, convert_checkpoint
-from qwen_whisper_compat.engine.modeldir import DECODER_PRECISIONS, ENCODER_PRECISIONS
+from qwen_whisper_compat.engine.manifest import DECODER_PRECISIONS, ENCODER_PRECISIONS
 from qwen_whisper_compat.errors import QwenWhisperError
 
 PROG = "qwen-whisper-convert"

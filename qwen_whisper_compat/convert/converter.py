@@ -21,17 +21,8 @@ from qwen_whisper_compat.convert.gguf_decoder import timestamp_head, write_decod
 from qwen_whisper_compat.convert.onnx_encoder import build_encoder_graph, save_model
 from qwen_whisper_compat.convert.quantize import CONVERTERS
 from qwen_whisper_compat.convert.tokenizer import read_tokenizer
-from qwen_whisper_compat.engine.modeldir import (
-    DECODER_PRECISIONS,
-    ENCODER_PRECISIONS,
-    Manifest,
-    ModelDir,
-    ModelFile,
-    SourceInfo,
-    describe_file,
-    load_model_dir,
-    write_manifest,
-)
+from qwen_whisper_compat.engine.manifest import DECODER_PRECISIONS, ENCODER_PRECISIONS, Manifest, ModelFile, SourceInfo
+from qwen_whisper_compat.engine.modeldir import ModelDir, describe_file, load_model_dir, write_manifest
 from qwen_whisper_compat.errors import ConversionError, QwenWhisperError
 
 logger = logging.getLogger("qwen_whisper_compat.convert")
@@ -123,7 +114,7 @@ def _convert_into(
     write_decoder_gguf(ckpt, tok, tokens, tmp / base_name, base, progress)
     dec_name = f"decoder.{decoder}.gguf"
     if decoder not in ("f32", "f16"):
-        from qwen_whisper_compat.engine.decoder import quantize_gguf
+        from qwen_whisper_compat.engine.llama_quantize import quantize_gguf
 
         logger.info("quantizing the decoder to %s", decoder)
         if progress is not None:

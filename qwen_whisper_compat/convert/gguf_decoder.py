@@ -19,7 +19,7 @@ import numpy as np
 
 from qwen_whisper_compat.convert.checkpoint import Checkpoint
 from qwen_whisper_compat.convert.tokenizer import TokenizerData
-from qwen_whisper_compat.engine.modeldir import SpecialTokens
+from qwen_whisper_compat.engine.manifest import SpecialTokens
 from qwen_whisper_compat.engine.prompt import CHAT_TEMPLATE
 from qwen_whisper_compat.errors import CheckpointError
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -24,24 +23,14 @@ from qwen_whisper_compat.engine.decoder import GGUFDecoder
 from qwen_whisper_compat.engine.encoder import load_encoder, select_providers
 from qwen_whisper_compat.engine.mel import HOP_LENGTH, SAMPLE_RATE, log_mel_spectrogram
 from qwen_whisper_compat.engine.modeldir import ModelDir, load_model_dir
+from qwen_whisper_compat.engine.prompt import Prompt
 from qwen_whisper_compat.engine.timestamps import fix_timestamps
+from qwen_whisper_compat.engine.types import WordTiming
 from qwen_whisper_compat.engine.words import is_kept, split_words
 from qwen_whisper_compat.errors import ModelFolderError
 
 #: The official aligner's limit per call (its head has 5000 classes of 80 ms = 400 s).
 MAX_ALIGN_SECONDS = 180.0
-
-
-@dataclass(frozen=True)
-class WordTiming:
-    """One word of the transcript with its time span (seconds, in the input's time)."""
-
-    #: The word as it appears in the transcript, with its leading space and attached punctuation.
-    word: str
-    start: float
-    end: float
-    #: Confidence: geometric mean of the head's top probabilities at the word's two slots.
-    probability: float
 
 
 class ForcedAligner:
@@ -129,8 +118,7 @@ class ForcedAligner:
             ids += self.decoder.tokenize(unit)
             slots += [len(ids), len(ids) + 1]
             ids += [self.timestamp, self.timestamp]
-        embeds = self.decoder.token_embeddings(ids)
-        embeds[1 : 1 + len(feats)] = feats
+        embeds = Prompt(ids, audio_offset=1, n_audio=len(feats)).embed(self.decoder.token_embeddings, feats)
         hidden = self.decoder.hidden_states(embeds, slots)
         logits = hidden @ self.head.T
         classes = logits.argmax(axis=1)

@@ -1,161 +1,34 @@
-"""The GGUF text decoder in llama.cpp: embeddings in, logits or hidden states out. The only llama_cpp user.
+"""The GGUF text decoder in llama.cpp: embeddings in, logits, tokens or hidden states out.
 
 Everything native is owned by :class:`GGUFDecoder` (model, context, batches) and freed by ``close()``,
-the context manager, or, as a last resort, ``__del__`` (which tolerates interpreter shutdown).
-llama.cpp's own log lines are routed into ``logging`` (logger ``qwen_whisper_compat.llama``) through
-llama.cpp's log callback: nothing is printed and no file descriptor is redirected.
+the context manager, or, as a last resort, ``__del__`` (which tolerates interpreter shutdown). The
+``llama_cpp`` module comes from :mod:`.llama_runtime`, which routes llama.cpp's log into ``logging``.
 
 The prompt is injected as one embedding batch (text-token rows read from the GGUF's ``token_embd`` plus
-the audio rows), which is what ``llama_batch_init(n, n_embd, 1)`` is for.
+the audio rows), which is what ``llama_batch_init(n, n_embd, 1)`` is for. :meth:`GGUFDecoder.generate`
+(one sequence) and :meth:`GGUFDecoder.generate_batch` (several, one KV stream each) choose every token
+through the same step (:class:`.generation.SequenceState`).
 """
 
 from __future__ import annotations
 
 import ctypes
-import logging
 import os
-import threading
 import time
 from collections.abc import Callable, Collection, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
-from qwen_whisper_compat.engine.gguf_file import GGUFIndex
+from qwen_whisper_compat.engine.generation import Generation, SequenceState, StepHook
+from qwen_whisper_compat.engine.gguf_file import TokenEmbeddings
+from qwen_whisper_compat.engine.hidden_capture import HiddenCapture
+from qwen_whisper_compat.engine.llama_runtime import default_threads, llama
 from qwen_whisper_compat.engine.sampling import Sampler, SamplingOptions
-from qwen_whisper_compat.errors import ConversionError, ModelFolderError
-
-logger = logging.getLogger("qwen_whisper_compat.decoder")
-_native_logger = logging.getLogger("qwen_whisper_compat.llama")
-
-#: Our precision names -> llama.cpp file types (``q4_k`` is llama.cpp's Q4_K_M mix).
-QUANT_TYPES = {"q8_0": "LLAMA_FTYPE_MOSTLY_Q8_0", "q4_k": "LLAMA_FTYPE_MOSTLY_Q4_K_M"}
-
-_init_lock = threading.Lock()
-_initialised = False
-_log_callback: Any = None  # keeps the ctypes callback alive for the life of the process
-_pending: list[str] = []
-_pending_level = logging.DEBUG
-# ggml_log_level (ggml.h): 0 none, 1 debug, 2 info, 3 warn, 4 error, 5 continuation of the previous line.
-# llama.cpp's info output is a model dump per load; it goes to DEBUG so that INFO stays readable.
-_LEVELS = {0: logging.DEBUG, 1: logging.DEBUG, 2: logging.DEBUG, 3: logging.WARNING, 4: logging.ERROR}
-
-
-def _llama() -> Any:
-    """Import llama_cpp, route its native log into logging, and initialise the backend once."""
-    global _initialised, _log_callback
-    import llama_cpp
-
-    with _init_lock:
-        if not _initialised:
-
-            @llama_cpp.llama_log_callback  # type: ignore[untyped-decorator]
-            def _on_log(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
-                global _pending_level
-                if level != 5:
-                    _pending_level = _LEVELS.get(level, logging.DEBUG)
-                _pending.append(text.decode("utf-8", errors="replace"))
-                if _pending[-1].endswith("\n"):
-                    line = "".join(_pending).rstrip()
-                    _pending.clear()
-                    # llama.cpp re-types the plain Qwen token "</s>" as a control token on every load; our
-                    # text decoding uses the manifest's special ids, so this is noise, not a warning
-                    level = logging.DEBUG if "was not control-type" in line else _pending_level
-                    if line:
-                        _native_logger.log(level, "%s", line)
-
-            _log_callback = _on_log
-            llama_cpp.llama_log_set(_log_callback, ctypes.c_void_p(0))
-            llama_cpp.llama_backend_init()
-            _initialised = True
-    return llama_cpp
-
-
-def default_threads() -> int:
-    """Threads for llama.cpp: the CPUs this process may use."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
-
-
-def quantize_gguf(src: Path, dst: Path, precision: str, threads: int = 0) -> None:
-    """Quantize an f16/f32 GGUF file with llama.cpp's own quantizer.
-
-    Tensors whose rows do not fit the k-quant block (256) fall back to a compatible type, as
-    ``llama-quantize`` does.
-    """
-    if precision not in QUANT_TYPES:
-        raise ValueError(f"unknown GGUF quantization {precision!r}; expected one of {sorted(QUANT_TYPES)}")
-    llama = _llama()
-    params = llama.llama_model_quantize_default_params()
-    params.ftype = getattr(llama, QUANT_TYPES[precision])
-    params.nthread = threads or default_threads()
-    rc = llama.llama_model_quantize(str(src).encode(), str(dst).encode(), ctypes.byref(params))
-    if rc != 0:
-        raise ConversionError(f"llama.cpp failed to quantize {src.name} to {precision} (code {rc}); see the log")
-
-
-class TokenEmbeddings:
-    """Rows of the GGUF's ``token_embd.weight`` as float32, dequantized on demand."""
-
-    def __init__(self, path: Path) -> None:
-        self.index = GGUFIndex(path)
-        info = self.index.tensors.get("token_embd.weight")
-        if info is None or len(info.shape) != 2:
-            raise ModelFolderError(f"{path} has no 2-D token_embd.weight tensor")
-        self.n_embd, self.n_vocab = info.shape
-
-    def __call__(self, ids: Sequence[int]) -> np.ndarray:
-        """Embeddings of ``ids`` as a float32 ``[len(ids), n_embd]`` array."""
-        return self.index.rows("token_embd.weight", np.asarray(ids, dtype=np.int64))
-
-
-class _HiddenCapture:
-    """A ggml scheduler callback that copies the final-norm hidden states ("result_norm") of the output
-    rows while llama.cpp computes a batch, then stops that graph: the vocabulary head, which would cost
-    ``n_outputs x n_vocab x n_embd`` multiply-adds for nothing, is never computed."""
-
-    NAME = b"result_norm"
-
-    def __init__(self, llama: Any, n_embd: int) -> None:
-        from llama_cpp import _ggml
-
-        lib = _ggml.libggml
-        lib.ggml_get_name.argtypes, lib.ggml_get_name.restype = [ctypes.c_void_p], ctypes.c_char_p
-        lib.ggml_nbytes.argtypes, lib.ggml_nbytes.restype = [ctypes.c_void_p], ctypes.c_size_t
-        lib.ggml_backend_tensor_get.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_size_t]
-        lib.ggml_backend_tensor_get.restype = None
-        self.rows: list[np.ndarray] = []
-        self.active = False
-
-        def callback(tensor: int, ask: bool, user_data: int) -> bool:
-            if ask:  # do we want to see this node?
-                return self.active and lib.ggml_get_name(tensor) == self.NAME
-            size = lib.ggml_nbytes(tensor)
-            rows = np.empty(size // 4, dtype=np.float32)
-            lib.ggml_backend_tensor_get(tensor, rows.ctypes.data, 0, size)
-            self.rows.append(rows.reshape(-1, n_embd))
-            return False  # stop here: skip the output head
-
-        self.callback = llama.ggml_backend_sched_eval_callback(callback)
-
-
-@dataclass(frozen=True)
-class Generation:
-    """The result of one autoregressive decode."""
-
-    #: Generated ids, the end-of-sequence token excluded.
-    tokens: list[int]
-    #: Log-probability of each generated token under the model (temperature 1).
-    logprobs: list[float]
-    #: Why it stopped: an end-of-sequence token, the token cap, or the caller's stop check.
-    stop: Literal["eos", "max_tokens", "aborted"]
-    #: Log-probability of the end-of-sequence token that ended it (``None`` unless ``stop == "eos"``).
-    eos_logprob: float | None
+from qwen_whisper_compat.errors import DecodingError, ModelFolderError
 
 
 @dataclass(frozen=True)
@@ -165,11 +38,6 @@ class BatchTiming:
     prompt_tokens: int
     prefill_seconds: float
     decode_seconds: float
-
-
-#: Called after each step with (step index, chosen token, logits, log-normalizer): the log-probability of
-#: token t at that step is ``logits[t] - log_normalizer``. The logits view is only valid during the call.
-StepHook = Callable[[int, int, np.ndarray, float], None]
 
 
 class GGUFDecoder:
@@ -197,23 +65,23 @@ class GGUFDecoder:
         n_gpu_layers: int = 0,
         capture_hidden: bool = False,
     ) -> None:
-        self._llama = llama = _llama()
+        self._llama = lib = llama()
         self._stack: ExitStack | None = ExitStack()
         self.path = Path(path)
-        mparams = llama.llama_model_default_params()
+        mparams = lib.llama_model_default_params()
         mparams.n_gpu_layers = n_gpu_layers
-        model = llama.llama_model_load_from_file(str(self.path).encode(), mparams)
+        model = lib.llama_model_load_from_file(str(self.path).encode(), mparams)
         if not model:
             raise ModelFolderError(f"llama.cpp could not load {self.path}; the GGUF file is damaged or not a decoder")
-        self._stack.callback(llama.llama_model_free, model)
+        self._stack.callback(lib.llama_model_free, model)
         self._model = model
-        self._vocab = llama.llama_model_get_vocab(model)
-        self.n_embd = int(llama.llama_model_n_embd(model))
-        self.n_vocab = int(llama.llama_vocab_n_tokens(self._vocab))
+        self._vocab = lib.llama_model_get_vocab(model)
+        self.n_embd = int(lib.llama_model_n_embd(model))
+        self.n_vocab = int(lib.llama_vocab_n_tokens(self._vocab))
         # M-RoPE architectures (qwen3vl, as written by the Qwen3-ASR-GGUF scripts) read 4 position planes
         # for embedding batches; with equal positions in the first three they compute plain RoPE
-        rope = int(llama.llama_model_rope_type(model))
-        mrope = (llama.LLAMA_ROPE_TYPE_MROPE, llama.LLAMA_ROPE_TYPE_IMROPE, llama.LLAMA_ROPE_TYPE_VISION)
+        rope = int(lib.llama_model_rope_type(model))
+        mrope = (lib.LLAMA_ROPE_TYPE_MROPE, lib.LLAMA_ROPE_TYPE_IMROPE, lib.LLAMA_ROPE_TYPE_VISION)
         self._pos_planes = 4 if rope in mrope else 1
         self._threads = n_threads or default_threads()
         self._embeddings = embeddings
@@ -224,10 +92,10 @@ class GGUFDecoder:
         self.n_seq = 1
         self.last_batch: BatchTiming | None = None
         self._prefilled: tuple[np.ndarray, int, np.ndarray] | None = None
-        self._capture = _HiddenCapture(llama, self.n_embd) if capture_hidden else None
+        self._capture = HiddenCapture(lib, self.n_embd) if capture_hidden else None
         self._stack.callback(self._free_context)
-        self._step_batch = llama.llama_batch_init(1, 0, 1)
-        self._stack.callback(llama.llama_batch_free, self._step_batch)
+        self._step_batch = lib.llama_batch_init(1, 0, 1)
+        self._stack.callback(lib.llama_batch_free, self._step_batch)
         self.ensure_context(n_ctx)
         self.token_embeddings = TokenEmbeddings(self.path)
         if self.token_embeddings.n_embd != self.n_embd:
@@ -241,8 +109,8 @@ class GGUFDecoder:
             return
         n_ctx = -(-max(n_ctx, self.n_ctx if self._ctx else 0) // 256) * 256
         n_seq = max(n_seq, self.n_seq if self._ctx else 1)
-        llama = self._llama
-        cparams = llama.llama_context_default_params()
+        lib = self._llama
+        cparams = lib.llama_context_default_params()
         cparams.n_ctx = n_ctx * n_seq
         cparams.n_seq_max = n_seq
         cparams.kv_unified = False
@@ -257,10 +125,10 @@ class GGUFDecoder:
         if self._exact:
             # f16 KV and the CPU flash-attention kernel's f16 internals move logits by ~1e-3
             cparams.type_k = cparams.type_v = 0  # GGML_TYPE_F32
-            cparams.flash_attn_type = llama.LLAMA_FLASH_ATTN_TYPE_DISABLED
+            cparams.flash_attn_type = lib.LLAMA_FLASH_ATTN_TYPE_DISABLED
         self._free_context()
         self._prefilled = None
-        ctx = llama.llama_init_from_model(self._model, cparams)
+        ctx = lib.llama_init_from_model(self._model, cparams)
         if not ctx:
             raise ModelFolderError(
                 f"llama.cpp could not create a context of {n_seq} x {n_ctx} tokens for {self.path}"
@@ -270,7 +138,7 @@ class GGUFDecoder:
     def _live(self) -> Any:
         """The native context; a clear error instead of a crash after ``close()``."""
         if self._ctx is None or getattr(self, "_stack", None) is None:
-            raise RuntimeError(f"the decoder for {self.path.name} is closed")
+            raise DecodingError(f"the decoder for {self.path.name} is closed: load the model again")
         return self._ctx
 
     def _free_context(self) -> None:
@@ -370,7 +238,11 @@ class GGUFDecoder:
     def _decode(self, batch: Any) -> None:
         rc = self._llama.llama_decode(self._live(), batch)
         if rc != 0:
-            raise RuntimeError(f"llama_decode failed with code {rc}")
+            # 1: no room in the KV cache for the batch; 2: aborted; < 0: an error inside llama.cpp
+            raise DecodingError(
+                f"llama.cpp could not decode a batch of {batch.n_tokens} tokens with {self.path.name} "
+                f"(llama_decode returned {rc}; its log, logger qwen_whisper_compat.llama, says why)"
+            )
 
     def generate(
         self,
@@ -394,32 +266,16 @@ class GGUFDecoder:
             should_stop: Called with the tokens so far after each step; True aborts the decode.
             on_step: Called after each step (see :data:`StepHook`).
         """
-        self._live()
-        if self._capture is not None:
-            raise RuntimeError("a decoder made with capture_hidden=True cannot generate")
+        self._check_can_generate()
         n = prompt.shape[0]
         if n + max_new_tokens > self.n_ctx:
             raise ValueError(f"{n} prompt + {max_new_tokens} new tokens exceed the context of {self.n_ctx}")
-        sampler = Sampler(sampling or SamplingOptions())
-        first = self._prefill(prompt)
-        tokens: list[int] = []
-        logprobs: list[float] = []
-        for step in range(max_new_tokens + 1):
-            logits = first if step == 0 else self._logits_view(0)
-            token = sampler.choose(logits)
-            norm = sampler.log_normalizer(logits)
-            if on_step is not None:
-                on_step(step, token, logits, norm)
-            if token in eos:
-                return Generation(tokens, logprobs, "eos", float(logits[token]) - norm)
-            if step == max_new_tokens:
-                break
-            tokens.append(token)
-            logprobs.append(float(logits[token]) - norm)
-            if should_stop is not None and should_stop(tokens):
-                return Generation(tokens, logprobs, "aborted", None)
-            self._step(token, n + step)
-        return Generation(tokens, logprobs, "max_tokens", None)
+        sequence = SequenceState(Sampler(sampling or SamplingOptions()), max_new_tokens, eos, should_stop, on_step)
+        logits = self._prefill(prompt)
+        while (done := sequence.advance(logits)) is None:
+            self._step(sequence.tokens[-1], n + len(sequence.tokens) - 1)
+            logits = self._logits_view(0)
+        return done
 
     def generate_batch(
         self,
@@ -444,24 +300,24 @@ class GGUFDecoder:
             should_stop: Called with a sequence's tokens after each of its steps; True aborts that sequence.
             on_step: One hook per sequence, called after each of its steps (see :data:`StepHook`).
         """
-        self._live()
-        if self._capture is not None:
-            raise RuntimeError("a decoder made with capture_hidden=True cannot generate")
+        self._check_can_generate()
         k = len(prompts)
         if k == 0:
             return []
         lengths = [p.shape[0] for p in prompts]
         self.ensure_context(max(n + m for n, m in zip(lengths, max_new_tokens, strict=True)) + 1, n_seq=k)
         self.reset()
-        samplers = [Sampler(sampling or SamplingOptions()) for _ in range(k)]
-        logits_of: dict[int, np.ndarray] = {}
+        hooks: Sequence[StepHook | None] = on_step if on_step is not None else [None] * k
+        sequences = [
+            SequenceState(Sampler(sampling or SamplingOptions()), cap, eos, should_stop, hook)
+            for cap, hook in zip(max_new_tokens, hooks, strict=True)
+        ]
         t0 = time.perf_counter()
+        first: dict[int, np.ndarray] = {}
         for s, prompt in enumerate(prompts):
             self.eval_embeddings(prompt, 0, [lengths[s] - 1], seq=s)
-            logits_of[s] = self.logits(lengths[s] - 1)
+            first[s] = self.logits(lengths[s] - 1)
         t1 = time.perf_counter()
-        tokens: list[list[int]] = [[] for _ in range(k)]
-        logprobs: list[list[float]] = [[] for _ in range(k)]
         results: list[Generation | None] = [None] * k
         batch = self._llama.llama_batch_init(k, 0, 1)
         try:
@@ -469,30 +325,17 @@ class GGUFDecoder:
             while active:
                 stepping = []
                 for row, s in enumerate(active):
-                    logits = logits_of[s] if s in logits_of else self._logits_view(row)
-                    token = samplers[s].choose(logits)
-                    norm = samplers[s].log_normalizer(logits)
-                    if on_step is not None:
-                        on_step[s](len(tokens[s]), token, logits, norm)
-                    if token in eos:
-                        results[s] = Generation(tokens[s], logprobs[s], "eos", float(logits[token]) - norm)
-                    elif len(tokens[s]) == max_new_tokens[s]:
-                        results[s] = Generation(tokens[s], logprobs[s], "max_tokens", None)
-                    else:
-                        tokens[s].append(token)
-                        logprobs[s].append(float(logits[token]) - norm)
-                        if should_stop is not None and should_stop(tokens[s]):
-                            results[s] = Generation(tokens[s], logprobs[s], "aborted", None)
-                        else:
-                            stepping.append(s)
-                logits_of.clear()
+                    logits = first.pop(s) if s in first else self._logits_view(row)
+                    results[s] = sequences[s].advance(logits)
+                    if results[s] is None:
+                        stepping.append(s)
                 active = stepping
                 if not active:
                     break
                 batch.n_tokens = len(active)
                 for row, s in enumerate(active):
-                    batch.token[row] = tokens[s][-1]
-                    batch.pos[row] = lengths[s] + len(tokens[s]) - 1
+                    batch.token[row] = sequences[s].tokens[-1]
+                    batch.pos[row] = lengths[s] + len(sequences[s].tokens) - 1
                     batch.n_seq_id[row] = 1
                     batch.seq_id[row][0] = s
                     batch.logits[row] = 1
@@ -503,6 +346,11 @@ class GGUFDecoder:
         # llama.cpp's perf counters file a multi-sequence step under prompt evaluation: time it here
         self.last_batch = BatchTiming(sum(lengths), t1 - t0, time.perf_counter() - t1)
         return [r for r in results if r is not None]
+
+    def _check_can_generate(self) -> None:
+        self._live()
+        if self._capture is not None:
+            raise RuntimeError("a decoder made with capture_hidden=True cannot generate")
 
     def _prefill(self, prompt: np.ndarray) -> np.ndarray:
         """Evaluate the prompt (or keep it from the previous call) and return the first step's logits."""
@@ -527,10 +375,14 @@ class GGUFDecoder:
         self._decode(b)
 
     def _logits_view(self, row: int) -> np.ndarray:
-        ptr = self._llama.llama_get_logits_ith(self._live(), row)
+        return self._row_view(self._llama.llama_get_logits_ith, row, self.n_vocab, "logits")
+
+    def _row_view(self, getter: Callable[[Any, int], Any], row: int, width: int, what: str) -> np.ndarray:
+        """A numpy view of one output row of the last batch (valid until the next evaluation)."""
+        ptr = getter(self._live(), row)
         if not ptr:
-            raise ValueError(f"row {row} of the last batch has no logits")
-        view: np.ndarray = np.ctypeslib.as_array(ptr, shape=(self.n_vocab,))
+            raise ValueError(f"row {row} of the last batch has no {what}")
+        view: np.ndarray = np.ctypeslib.as_array(ptr, shape=(width,))
         return view
 
     def perf(self) -> dict[str, float]:
@@ -564,15 +416,13 @@ class GGUFDecoder:
             raise ValueError("rows must be strictly increasing")
         self.ensure_context(embeds.shape[0])
         self.reset()
-        self._capture.rows, self._capture.active = [], True
+        self._capture.start()
         try:
             self.eval_embeddings(embeds, 0, rows)
         finally:
-            self._capture.active = False
-        captured = np.concatenate(self._capture.rows) if self._capture.rows else np.empty((0, self.n_embd))
-        self._capture.rows = []
+            captured = self._capture.stop(self.n_embd)
         if captured.shape[0] != len(rows):
-            raise RuntimeError(f"llama.cpp returned {captured.shape[0]} hidden states for {len(rows)} rows")
+            raise DecodingError(f"llama.cpp returned {captured.shape[0]} hidden states for {len(rows)} rows")
         return captured
 
     def logits(self, row: int) -> np.ndarray:
@@ -582,8 +432,6 @@ class GGUFDecoder:
 
     def hidden(self, row: int) -> np.ndarray:
         """Final-norm hidden state of batch row ``row`` (context must have ``embeddings=True``)."""
-        ptr = self._llama.llama_get_embeddings_ith(self._live(), row)
-        if not ptr:
-            raise ValueError(f"row {row} of the last batch has no hidden state (embeddings=False?)")
-        out: np.ndarray = np.ctypeslib.as_array(ptr, shape=(self.n_embd,)).copy()
+        getter = self._llama.llama_get_embeddings_ith
+        out: np.ndarray = self._row_view(getter, row, self.n_embd, "hidden state (embeddings=False?)").copy()
         return out

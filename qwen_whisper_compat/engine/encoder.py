@@ -18,8 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from qwen_whisper_compat.engine.modeldir import EncoderDims, ModelDir
-from qwen_whisper_compat.errors import ModelFolderError
+from qwen_whisper_compat.engine.manifest import EncoderDims
+from qwen_whisper_compat.engine.modeldir import ModelDir
+from qwen_whisper_compat.errors import ModelFolderError, UnsupportedOptionError
 
 logger = logging.getLogger("qwen_whisper_compat.encoder")
 
@@ -66,12 +67,12 @@ def select_providers(device: str = "cpu") -> list[str]:
         chosen = [] if device == "cpu" else [PROVIDERS[device]]
         if chosen and chosen[0] not in available:
             package = {"cuda": "onnxruntime-gpu", "dml": "onnxruntime-directml", "coreml": "onnxruntime (macOS)"}
-            raise ValueError(
+            raise UnsupportedOptionError(
                 f"device {device!r} needs onnxruntime's {chosen[0]}, which this install lacks "
                 f"(available: {', '.join(available)}); install {package[device]}"
             )
     else:
-        raise ValueError(f"unknown device {device!r}; use one of cpu, cuda, dml, coreml, auto")
+        raise UnsupportedOptionError(f"unknown device {device!r}; use one of cpu, cuda, dml, coreml, auto")
     return [*chosen, PROVIDERS["cpu"]]
 
 

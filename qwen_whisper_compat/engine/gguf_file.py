@@ -2,7 +2,8 @@
 
 ``gguf.GGUFReader`` parses every metadata array into numpy objects (the 151k tokens and 294k merges of the
 Qwen vocabulary take it about 9 s); the runtime only needs a few scalars and the ``token_embd`` rows, so
-this walks the header once, skipping arrays, in well under a second.
+this walks the header once, skipping arrays, in well under a second. :class:`TokenEmbeddings` reads the
+decoder's token-embedding rows through it (the text rows of an embedding prompt).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import mmap
 import os
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -137,3 +139,18 @@ class _Skipped:
     """Placeholder for a metadata array that was skipped; keeps its length."""
 
     length: int
+
+
+class TokenEmbeddings:
+    """Rows of the GGUF's ``token_embd.weight`` as float32, dequantized on demand."""
+
+    def __init__(self, path: Path) -> None:
+        self.index = GGUFIndex(path)
+        info = self.index.tensors.get("token_embd.weight")
+        if info is None or len(info.shape) != 2:
+            raise ModelFolderError(f"{path} has no 2-D token_embd.weight tensor")
+        self.n_embd, self.n_vocab = info.shape
+
+    def __call__(self, ids: Sequence[int]) -> np.ndarray:
+        """Embeddings of ``ids`` as a float32 ``[len(ids), n_embd]`` array."""
+        return self.index.rows("token_embd.weight", np.asarray(ids, dtype=np.int64))

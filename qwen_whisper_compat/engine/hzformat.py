@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from qwen_whisper_compat.engine.gguf_file import GGUFIndex
-from qwen_whisper_compat.engine.modeldir import (
+from qwen_whisper_compat.engine.languages import ALIGNER_LANGUAGES, ASR_LANGUAGES
+from qwen_whisper_compat.engine.manifest import (
     DecoderDims,
     EncoderDims,
     Kind,
@@ -29,7 +30,6 @@ from qwen_whisper_compat.engine.modeldir import (
     SourceInfo,
     SpecialTokens,
 )
-from qwen_whisper_compat.engine.prompt import ALIGNER_LANGUAGES, ASR_LANGUAGES
 from qwen_whisper_compat.errors import ModelFolderError
 
 PREFIX: dict[Kind, str] = {"asr": "qwen3_asr", "aligner": "qwen3_aligner"}

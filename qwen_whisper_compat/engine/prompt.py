@@ -16,47 +16,9 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from qwen_whisper_compat.engine.modeldir import SpecialTokens
+import numpy as np
 
-#: The 30 languages of the released ASR models, by their prompt names.
-ASR_LANGUAGES = (
-    "Chinese", "English", "Cantonese", "Arabic", "German", "French", "Spanish", "Portuguese",
-    "Indonesian", "Italian", "Korean", "Russian", "Thai", "Vietnamese", "Japanese", "Turkish", "Hindi",
-    "Malay", "Dutch", "Swedish", "Danish", "Finnish", "Polish", "Czech", "Filipino", "Persian", "Greek",
-    "Romanian", "Hungarian", "Macedonian",
-)  # fmt: skip
-#: The 11 languages of the released forced aligner.
-ALIGNER_LANGUAGES = (
-    "Chinese", "English", "Cantonese", "French", "German", "Italian", "Japanese", "Korean", "Portuguese",
-    "Russian", "Spanish",
-)  # fmt: skip
-
-#: Prompt language name -> whisper language code.
-LANGUAGE_CODES = {
-    "Chinese": "zh", "English": "en", "Cantonese": "yue", "Arabic": "ar", "German": "de", "French": "fr",
-    "Spanish": "es", "Portuguese": "pt", "Indonesian": "id", "Italian": "it", "Korean": "ko", "Russian": "ru",
-    "Thai": "th", "Vietnamese": "vi", "Japanese": "ja", "Turkish": "tr", "Hindi": "hi", "Malay": "ms",
-    "Dutch": "nl", "Swedish": "sv", "Danish": "da", "Finnish": "fi", "Polish": "pl", "Czech": "cs",
-    "Filipino": "tl", "Persian": "fa", "Greek": "el", "Romanian": "ro", "Hungarian": "hu", "Macedonian": "mk",
-}  # fmt: skip
-_BY_CODE = {code: name for name, code in LANGUAGE_CODES.items()}
-# whisper's own names for the codes above, where they differ from the prompt names
-_ALIASES = {"tagalog": "Filipino", "mandarin": "Chinese", "farsi": "Persian"}
-
-
-def language_name(language: str, supported: Sequence[str] = ASR_LANGUAGES) -> str:
-    """The prompt name for a language given as a whisper code (``"en"``) or a name (``"english"``).
-
-    Raises:
-        ValueError: The language is not one the model supports; the message lists those it does.
-    """
-    key = language.strip()
-    name = _BY_CODE.get(key.lower()) or _ALIASES.get(key.lower()) or (key[:1].upper() + key[1:].lower())
-    if name not in supported:
-        listed = ", ".join(f"{n} ({LANGUAGE_CODES.get(n, '?')})" for n in supported)
-        raise ValueError(f"unsupported language {language!r}; supported: {listed}")
-    return name
-
+from qwen_whisper_compat.engine.manifest import SpecialTokens
 
 #: A Jinja chat template that renders the official prompt (stored in the GGUF for llama.cpp tools).
 CHAT_TEMPLATE = (
@@ -75,14 +37,31 @@ CHAT_TEMPLATE = (
 Tokenize = Callable[[str], Sequence[int]]
 
 
+#: Embedding rows ``[len(ids), n_embd]`` (float32, a new array) of token ids: the decoder's ``token_embd``.
+TokenRows = Callable[[Sequence[int]], np.ndarray]
+
+
 @dataclass(frozen=True)
 class Prompt:
-    """Token ids of one ASR prompt and where its audio rows go."""
+    """Token ids of one prompt and where its audio rows go."""
 
     ids: list[int]
     #: Index of the first ``<|audio_pad|>`` row.
     audio_offset: int
     n_audio: int
+
+    def embed(self, token_rows: TokenRows, audio: np.ndarray) -> np.ndarray:
+        """The prompt as one embedding batch: the token rows of ``ids`` with the audio embeddings
+        ``[n_audio, n_embd]`` written over the ``<|audio_pad|>`` rows."""
+        if audio.shape[0] != self.n_audio:
+            raise ValueError(f"the prompt has {self.n_audio} audio rows, got {audio.shape[0]} embeddings")
+        rows = token_rows(self.ids)
+        rows[self.audio_offset : self.audio_offset + self.n_audio] = audio
+        return rows
+
+    def extended(self, ids: Sequence[int]) -> Prompt:
+        """The same prompt with ``ids`` appended."""
+        return Prompt([*self.ids, *ids], self.audio_offset, self.n_audio)
 
 
 def asr_prompt(

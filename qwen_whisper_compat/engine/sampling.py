@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from qwen_whisper_compat.errors import UnsupportedOptionError
+
 
 @dataclass(frozen=True)
 class SamplingOptions:
@@ -24,11 +26,11 @@ class SamplingOptions:
 
     def __post_init__(self) -> None:
         if self.temperature < 0:
-            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
+            raise UnsupportedOptionError(f"temperature must be >= 0, got {self.temperature}")
         if self.top_k < 0:
-            raise ValueError(f"top_k must be >= 0, got {self.top_k}")
+            raise UnsupportedOptionError(f"top_k must be >= 0, got {self.top_k}")
         if not 0.0 < self.top_p <= 1.0:
-            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+            raise UnsupportedOptionError(f"top_p must be in (0, 1], got {self.top_p}")
 
 
 class Sampler:

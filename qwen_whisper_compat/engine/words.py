@@ -14,16 +14,12 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-from qwen_whisper_compat.errors import QwenWhisperError
+from qwen_whisper_compat.errors import MissingDependencyError
 
 _CJK_RANGES = (
     (0x4E00, 0x9FFF), (0x3400, 0x4DBF), (0x20000, 0x2A6DF), (0x2A700, 0x2B73F), (0x2B740, 0x2B81F),
     (0x2B820, 0x2CEAF), (0xF900, 0xFAFF),
 )  # fmt: skip
-
-
-class MissingExtraError(QwenWhisperError, ImportError):
-    """A language needs an optional dependency that is not installed."""
 
 
 def is_kept(ch: str) -> bool:
@@ -46,7 +42,7 @@ def split_words(text: str, language: str) -> list[str]:
     """The aligner's units of ``text`` for a prompt language name (e.g. ``"English"``).
 
     Raises:
-        MissingExtraError: Japanese without ``nagisa`` or Korean without ``soynlp``.
+        MissingDependencyError: Japanese without ``nagisa`` or Korean without ``soynlp``.
     """
     lang = language.lower()
     if lang == "japanese":
@@ -73,7 +69,7 @@ def _nagisa() -> Any:
     try:
         import nagisa
     except ImportError as e:
-        raise MissingExtraError(
+        raise MissingDependencyError(
             "Japanese word timestamps need nagisa: pip install 'qwen-whisper-compat[ja]'"
         ) from e
     return nagisa
@@ -84,7 +80,7 @@ def _korean_tokenizer() -> Any:
     try:
         from soynlp.tokenizer import LTokenizer
     except ImportError as e:
-        raise MissingExtraError(
+        raise MissingDependencyError(
             "Korean word timestamps need soynlp: pip install 'qwen-whisper-compat[ko]'"
         ) from e
     words = resources.files("qwen_whisper_compat.engine").joinpath("assets/korean_words.txt").read_text("utf-8")
