@@ -12,7 +12,7 @@ Detectors, all given the same options:
 
 Audio:
 
-* the real clips of ../shared/audio as they are (no ground truth: coverage and agreement only);
+* the real clips of tests/data/audio as they are (no ground truth: coverage and agreement only);
 * constructed audio: per seed, the six clips in a random order with a gap of 0.5-3 s before each and
   after the last, filled with digital silence, white or pink noise at -40/-30/-20 dBFS (RMS re full
   scale 1.0), or a music-like tone mix; and three "bed" conditions where pink noise or the tone mix
@@ -58,7 +58,7 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
-AUDIO = Path(os.environ.get("QWC_SHARED_AUDIO", HERE.parents[1] / "shared" / "audio"))
+AUDIO = Path(os.environ.get("QWC_AUDIO_DIR", HERE.parent / "tests" / "data" / "audio"))
 CLIPS = [
     "jfk.flac",
     "multilingual.mp3",

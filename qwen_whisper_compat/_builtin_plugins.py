@@ -46,11 +46,11 @@ def register_postprocessors(register: Callable[[str, Any], None]) -> None:
 
 def hub_source(name: str) -> Path | None:
     """The converted model folder for a hub model name (downloading it if needed); ``None`` for other names."""
-    from qwen_whisper_compat import hub
+    from qwen_whisper_compat import hub, registry
     from qwen_whisper_compat.errors import UnknownModelError
 
     try:
-        hub.parse_model_name(name)
+        registry.parse_model_name(name)
     except UnknownModelError:
         return None
     return hub.resolve_model(name, aligner=False).asr

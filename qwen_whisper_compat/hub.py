@@ -1,17 +1,7 @@
-"""Model names -> model folders: downloads the official checkpoints, converts them once, and caches both.
+"""Model names and paths -> model folders: downloads the official checkpoints, converts them once, and caches both.
 
-Names (case-insensitive; ``available_models()`` lists them, whisper's first, in whisper's order)::
-
-    tiny.en tiny base.en base small.en small          -> Qwen/Qwen3-ASR-0.6B   int8 encoder, q8_0 decoder
-    medium.en medium large-v1 large-v2 large-v3 large -> Qwen/Qwen3-ASR-1.7B   int8 encoder, q8_0 decoder
-      large-v3-turbo turbo
-    qwen3-asr-0.6b[-SUFFIX]                           -> Qwen/Qwen3-ASR-0.6B
-    qwen3-asr-1.7b[-SUFFIX]                           -> Qwen/Qwen3-ASR-1.7B
-
-``SUFFIX`` is the decoder precision and the encoder's follows it: ``-f32`` (fp32 encoder), ``-f16`` (fp16),
-``-q8_0`` (int8; the default without a suffix), ``-q4_k`` (int8). A ``precision`` argument overrides it. The
-forced aligner ``Qwen/Qwen3-ForcedAligner-0.6B`` (name ``qwen3-forcedaligner-0.6b[-SUFFIX]`` for
-``resolve_aligner``) is converted at the same precision as the model it serves.
+A name is looked up in :mod:`.registry` (which checkpoint, which precision); the checkpoint is downloaded by
+:mod:`.download` when it is not in the cache, then converted into a model folder.
 
 A path instead of a name may be one of our model folders (``manifest.json``), a Qwen3-ASR-GGUF export
 folder, or an official checkpoint folder (``config.json`` + safetensors), which is converted into the cache on
@@ -31,96 +21,43 @@ Cache layout (root: ``download_root``, else ``$QWEN_WHISPER_CACHE``, else
 Every folder appears by an atomic rename once complete, and a lock (``flock``; ``msvcrt.locking`` on
 Windows) makes a concurrent process wait for the download or conversion instead of repeating it.
 
-Where checkpoints come from, first match wins:
-
-- ``fetch=``: any ``Fetch`` callable (repo id, staging folder);
-- ``$QWEN_WHISPER_HUB_MIRROR``: a local folder laid out like the hub (``<mirror>/Qwen/Qwen3-ASR-1.7B/...``),
-  copied from; allowed under ``HF_HUB_OFFLINE`` since it needs no network;
-- ``source="modelscope"`` or ``$QWEN_WHISPER_SOURCE=modelscope``: ModelScope (``[modelscope]`` extra);
-- otherwise the Hugging Face Hub through ``huggingface_hub`` (which honours ``HF_ENDPOINT``, ``HF_TOKEN``).
-
-``local_files_only=True`` forbids fetching at all; ``HF_HUB_OFFLINE=1`` forbids every source but the mirror.
-A model that is then missing, or whose download fails, raises ModelNotAvailableError naming the checkpoint
-and the folder to put it in.
+A model that is not in the cache and cannot be downloaded (``local_files_only=True``, ``HF_HUB_OFFLINE``, no
+network; see :mod:`.download`) raises ModelNotAvailableError naming the checkpoint and the folder to put it in.
 """
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import hashlib
-import importlib
-import json
 import logging
 import os
 import re
-import shlex
 import shutil
-import sys
-import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from qwen_whisper_compat.engine.modeldir import (
-    DECODER_PRECISIONS,
-    ENCODER_PRECISIONS,
-    MANIFEST_NAME,
-    Kind,
-    load_model_dir,
-)
+from qwen_whisper_compat.download import Fetch, Source, Sources, ensure_checkpoint
+from qwen_whisper_compat.engine.manifest import MANIFEST_NAME, Kind
+from qwen_whisper_compat.engine.modeldir import load_model_dir
 from qwen_whisper_compat.errors import ModelFolderError, ModelNotAvailableError, UnknownModelError
+from qwen_whisper_compat.filelock import locked
+from qwen_whisper_compat.registry import (
+    ALIGNER_REPO,
+    DEFAULT_PRECISION,
+    ModelSpec,
+    Precision,
+    parse_aligner_name,
+    parse_model_name,
+    to_precision,
+)
 
 logger = logging.getLogger("qwen_whisper_compat.hub")
 
-#: Downloads the checkpoint ``repo_id`` ("Qwen/Qwen3-ASR-1.7B") into a staging folder. It is called again
-#: with the same folder after a failure, so it should resume from what is already there.
-Fetch = Callable[[str, Path], None]
-Source = Literal["huggingface", "modelscope"]
-#: ``(encoder precision, decoder precision)``, e.g. ``("int8", "q8_0")``.
-Precision = tuple[str, str]
 AlignerMode = bool | Literal["if_available"]
 
-ASR_0_6B = "Qwen/Qwen3-ASR-0.6B"
-ASR_1_7B = "Qwen/Qwen3-ASR-1.7B"
-ALIGNER_REPO = "Qwen/Qwen3-ForcedAligner-0.6B"
-
-#: whisper's model names, in whisper's order (``whisper._MODELS``), and the checkpoint each one maps to.
-WHISPER_NAMES: dict[str, str] = {
-    "tiny.en": ASR_0_6B, "tiny": ASR_0_6B, "base.en": ASR_0_6B, "base": ASR_0_6B,
-    "small.en": ASR_0_6B, "small": ASR_0_6B,
-    "medium.en": ASR_1_7B, "medium": ASR_1_7B, "large-v1": ASR_1_7B, "large-v2": ASR_1_7B,
-    "large-v3": ASR_1_7B, "large": ASR_1_7B, "large-v3-turbo": ASR_1_7B, "turbo": ASR_1_7B,
-}  # fmt: skip
-#: Names that take a precision suffix.
-QWEN_NAMES: dict[str, str] = {"qwen3-asr-0.6b": ASR_0_6B, "qwen3-asr-1.7b": ASR_1_7B}
-ALIGNER_NAMES: dict[str, str] = {"qwen3-forcedaligner-0.6b": ALIGNER_REPO}
-#: Precision suffix -> (encoder, decoder).
-PRECISIONS: dict[str, Precision] = {
-    "f32": ("fp32", "f32"), "f16": ("fp16", "f16"), "q8_0": ("int8", "q8_0"), "q4_k": ("int8", "q4_k"),
-}  # fmt: skip
-DEFAULT_PRECISION: Precision = PRECISIONS["q8_0"]
-
 CACHE_ENV = "QWEN_WHISPER_CACHE"
-SOURCE_ENV = "QWEN_WHISPER_SOURCE"
-MIRROR_ENV = "QWEN_WHISPER_HUB_MIRROR"
-OFFLINE_ENV = "HF_HUB_OFFLINE"
-
-_INDEX_NAME = "model.safetensors.index.json"
-_SINGLE_NAME = "model.safetensors"
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """What a model name stands for."""
-
-    #: The name, lower-cased.
-    name: str
-    #: The official checkpoint, e.g. ``"Qwen/Qwen3-ASR-1.7B"``.
-    repo_id: str
-    #: ``(encoder, decoder)`` precision of the converted folder.
-    precision: Precision
 
 
 @dataclass(frozen=True)
@@ -135,89 +72,6 @@ class ResolvedModel:
     name: str
 
 
-# ------------------------------------------------------------------------------------------------- names
-def available_models() -> list[str]:
-    """Every model name ``resolve_model`` accepts: whisper's 14, then the Qwen names with their suffixes."""
-    return [*WHISPER_NAMES, *_with_suffixes(QWEN_NAMES)]
-
-
-def available_aligners() -> list[str]:
-    """Every aligner name ``resolve_aligner`` accepts."""
-    return _with_suffixes(ALIGNER_NAMES)
-
-
-def _with_suffixes(bases: Iterable[str]) -> list[str]:
-    return [name for base in bases for name in (base, *(f"{base}-{s}" for s in PRECISIONS))]
-
-
-def parse_model_name(name: str, precision: str | Precision | None = None) -> ModelSpec:
-    """The checkpoint and precision a model name stands for.
-
-    Args:
-        name: A name from ``available_models()`` (case-insensitive).
-        precision: Overrides the name's precision: a suffix (``"f16"``) or ``(encoder, decoder)``.
-
-    Raises:
-        UnknownModelError: Unknown name or precision suffix; the message lists the valid ones.
-        ValueError: ``precision`` is not a valid precision.
-    """
-    return _parse(name, WHISPER_NAMES, QWEN_NAMES, available_models(), precision)
-
-
-def parse_aligner_name(name: str, precision: str | Precision | None = None) -> ModelSpec:
-    """As ``parse_model_name``, for the names in ``available_aligners()``."""
-    return _parse(name, {}, ALIGNER_NAMES, available_aligners(), precision)
-
-
-def _parse(
-    name: str, fixed: dict[str, str], bases: dict[str, str], valid: list[str], precision: str | Precision | None
-) -> ModelSpec:
-    key = name.strip().lower()
-    if key in fixed:
-        repo_id, default = fixed[key], DEFAULT_PRECISION
-    else:
-        repo_id, default = _parse_suffixed(name, key, bases, valid)
-    return ModelSpec(key, repo_id, default if precision is None else to_precision(precision))
-
-
-def _parse_suffixed(name: str, key: str, bases: dict[str, str], valid: list[str]) -> tuple[str, Precision]:
-    for base, repo_id in bases.items():
-        if key == base:
-            return repo_id, DEFAULT_PRECISION
-        if key.startswith(base + "-"):
-            suffix = key[len(base) + 1 :]
-            if suffix not in PRECISIONS:
-                raise UnknownModelError(
-                    f"unknown precision suffix '-{suffix}' in model name {name!r}; "
-                    f"choose one of {' '.join('-' + s for s in PRECISIONS)} (e.g. {base}-q4_k)"
-                )
-            return repo_id, PRECISIONS[suffix]
-    raise UnknownModelError(
-        f"model {name!r} not found: it is neither a known model name nor an existing folder; available models = {valid}"
-    )
-
-
-def to_precision(precision: str | Precision) -> Precision:
-    """``(encoder, decoder)`` from a suffix (``"q4_k"``, ``"-f16"``) or a validated pair.
-
-    Raises:
-        ValueError: Unknown suffix or precision.
-    """
-    if isinstance(precision, str):
-        suffix = precision.lstrip("-").lower()
-        if suffix not in PRECISIONS:
-            raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
-        return PRECISIONS[suffix]
-    encoder, decoder = precision
-    if encoder not in ENCODER_PRECISIONS or decoder not in DECODER_PRECISIONS:
-        raise ValueError(
-            f"unknown precision {precision!r}; the encoder takes one of {', '.join(ENCODER_PRECISIONS)} "
-            f"and the decoder one of {', '.join(DECODER_PRECISIONS)}"
-        )
-    return encoder, decoder
-
-
-# -------------------------------------------------------------------------------------------- public API
 def resolve_model(
     name_or_path: str | os.PathLike[str],
     download_root: str | os.PathLike[str] | None = None,
@@ -252,7 +106,7 @@ def resolve_model(
         ModelFolderError: A folder given is not a usable model folder of the right kind.
         ConversionError: Converting a checkpoint failed (CheckpointError for a broken checkpoint).
     """
-    cache = _Cache(cache_root(download_root), local_files_only, source, fetch)
+    cache = _Cache(cache_root(download_root), Sources(local_files_only, source, fetch))
     target = _classify(name_or_path, parse_model_name, precision)
     if isinstance(target, Path):
         asr = _from_path(cache, target, "asr", precision)
@@ -275,7 +129,7 @@ def resolve_aligner(
     Arguments, return value and errors are as for ``resolve_model``, with the names of
     ``available_aligners()``.
     """
-    cache = _Cache(cache_root(download_root), local_files_only, source, fetch)
+    cache = _Cache(cache_root(download_root), Sources(local_files_only, source, fetch))
     target = _classify(name_or_path, parse_aligner_name, precision)
     if isinstance(target, Path):
         sub = target / "aligner"
@@ -315,12 +169,10 @@ def _classify(
 # ------------------------------------------------------------------------------------------- resolution
 @dataclass(frozen=True)
 class _Cache:
-    """The cache root plus how to fill it; choosing a source is deferred until a download is needed."""
+    """The cache root plus where to download what it lacks."""
 
     root: Path
-    local_files_only: bool
-    source_arg: Source | None
-    fetch_arg: Fetch | None
+    sources: Sources
 
     @property
     def models(self) -> Path:
@@ -330,37 +182,14 @@ class _Cache:
     def checkpoints(self) -> Path:
         return self.root / "checkpoints"
 
-    def lock(self, name: str) -> contextlib.AbstractContextManager[None]:
-        return _locked(self.root / ".locks" / f"{name}.lock")
-
-    def source(self) -> Source:
-        value = self.source_arg or os.environ.get(SOURCE_ENV, "").strip().lower() or "huggingface"
-        if value not in ("huggingface", "modelscope"):
-            raise ValueError(f"unknown model source {value!r} (from {SOURCE_ENV}?); choose huggingface or modelscope")
-        return "modelscope" if value == "modelscope" else "huggingface"
-
-    def fetcher(self) -> tuple[Fetch | None, str]:
-        """The download function, or ``None`` and the reason why downloading is off."""
-        if self.local_files_only:
-            return None, "local_files_only=True was passed"
-        mirror = os.environ.get(MIRROR_ENV)
-        if self.fetch_arg is None and mirror:
-            return functools.partial(mirror_fetch, Path(mirror).expanduser()), ""
-        if _env_true(OFFLINE_ENV):
-            return None, f"{OFFLINE_ENV} is set"
-        if self.fetch_arg is not None:
-            return self.fetch_arg, ""
-        return (modelscope_fetch if self.source() == "modelscope" else huggingface_fetch), ""
-
-
-def _env_true(name: str) -> bool:
-    return os.environ.get(name, "").strip().upper() in ("1", "ON", "YES", "TRUE")
+    def lock(self, name: str) -> AbstractContextManager[None]:
+        return locked(self.root / ".locks" / f"{name}.lock")
 
 
 def _from_repo(cache: _Cache, spec: ModelSpec, kind: Kind, who: str) -> Path:
     encoder, decoder = spec.precision
     dest = cache.models / f"{_repo_name(spec.repo_id)}-{encoder}-{decoder}"
-    return _ensure_converted(cache, dest, kind, spec.precision, lambda: _ensure_checkpoint(cache, spec.repo_id, who))
+    return _ensure_converted(cache, dest, kind, spec.precision, lambda: _checkpoint(cache, spec.repo_id, who))
 
 
 def _from_path(cache: _Cache, path: Path, kind: Kind, precision: str | Precision | None) -> Path:
@@ -448,200 +277,10 @@ def _convert(src: Path, dest: Path, kind: Kind, precision: Precision) -> None:
     logger.info("converted %s", dest)
 
 
-# --------------------------------------------------------------------------------------------- download
 def _repo_name(repo_id: str) -> str:
     return repo_id.rsplit("/", 1)[-1]
 
 
-def _ensure_checkpoint(cache: _Cache, repo_id: str, who: str) -> Path:
-    """The complete checkpoint folder of ``repo_id`` in the cache, downloading it if needed."""
-    final = cache.checkpoints / _repo_name(repo_id)
-    if _checkpoint_problem(final) is None:
-        return final
-    fetch, reason = cache.fetcher()
-    if fetch is None:
-        raise _not_available(who, repo_id, final, reason, cache.source())
-    with cache.lock(f"checkpoint-{final.name}"):
-        if _checkpoint_problem(final) is not None:
-            _download(fetch, repo_id, final, lambda why: _not_available(who, repo_id, final, why, cache.source()))
-    return final
-
-
-def _download(fetch: Fetch, repo_id: str, final: Path, fail: Callable[[str], ModelNotAvailableError]) -> None:
-    """Fetch into a hidden staging folder beside ``final``, check it, rename it into place."""
-    staging = final.with_name(f".{final.name}.partial")
-    if final.exists():  # incomplete, e.g. a manual download that stopped: resume it
-        logger.warning("%s is incomplete (%s); completing it", final, _checkpoint_problem(final))
-        shutil.rmtree(staging, ignore_errors=True)
-        os.replace(final, staging)
-    staging.mkdir(parents=True, exist_ok=True)
-    logger.info("downloading %s into %s", repo_id, final)
-    try:
-        fetch(repo_id, staging)
-    except BaseException as e:
-        _discard_if_empty(staging)
-        if isinstance(e, Exception):
-            raise fail(_describe(e)) from e
-        raise  # KeyboardInterrupt, SystemExit
-    problem = _checkpoint_problem(staging)
-    if problem is not None:
-        _discard_if_empty(staging)
-        raise fail(f"the download is incomplete ({problem})")
-    os.replace(staging, final)
-    logger.info("downloaded %s into %s", repo_id, final)
-
-
-def _checkpoint_problem(folder: Path) -> str | None:
-    """Why ``folder`` is not a complete checkpoint (config.json and every weight file), or ``None``."""
-    if not (folder / "config.json").is_file():
-        return "no config.json"
-    index = folder / _INDEX_NAME
-    if not index.is_file():
-        return None if (folder / _SINGLE_NAME).is_file() else f"no {_SINGLE_NAME} or {_INDEX_NAME}"
-    try:
-        files = set(json.loads(index.read_text(encoding="utf-8"))["weight_map"].values())
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return f"unreadable {_INDEX_NAME}"
-    missing = sorted(f for f in files if not (folder / f).is_file())
-    return f"missing {', '.join(missing)}" if missing else None
-
-
-def _discard_if_empty(staging: Path) -> None:
-    """Remove a staging folder that holds no data (and the then-empty parent); keep data for resuming."""
-    if any(_is_data(staging, p) for p in staging.rglob("*")):
-        logger.info("keeping the partial download in %s; the next attempt resumes it", staging)
-        return
-    shutil.rmtree(staging, ignore_errors=True)
-    with contextlib.suppress(OSError):
-        staging.parent.rmdir()
-
-
-def _is_data(staging: Path, path: Path) -> bool:
-    """A non-empty file worth resuming from; huggingface_hub's bookkeeping under ``.cache/`` (``.gitignore``,
-    ``.lock``, ``.metadata``) is not, its half-downloaded ``*.incomplete`` files are."""
-    if path.relative_to(staging).parts[0] == ".cache" and not path.name.endswith(".incomplete"):
-        return False
-    return path.is_file() and path.stat().st_size > 0
-
-
-def _describe(e: Exception) -> str:
-    text = " ".join(str(e).split())
-    if isinstance(e, _MissingPackageError):
-        return text
-    if len(text) > 300:
-        text = text[:297] + "..."
-    return f"{type(e).__name__}: {text}" if text else type(e).__name__
-
-
-def _not_available(who: str, repo_id: str, target: Path, reason: str, source: Source) -> ModelNotAvailableError:
-    if source == "modelscope":
-        url = f"https://modelscope.cn/models/{repo_id}"
-        cmd = f"modelscope download --model {repo_id} --local_dir {shlex.quote(str(target))}"
-    else:
-        url = f"https://huggingface.co/{repo_id}"
-        cmd = f"hf download {repo_id} --local-dir {shlex.quote(str(target))}"
-    return ModelNotAvailableError(
-        f"{who} needs the checkpoint {repo_id} ({url}), which is not in the cache and cannot be downloaded: "
-        f"{reason.rstrip('.')}. Download it (e.g. `{cmd}`) or pass a model folder path."
-    )
-
-
-# ------------------------------------------------------------------------------------------------ fetch
-class _MissingPackageError(Exception):
-    """A download source's package is not installed; the message says what to install."""
-
-
-def huggingface_fetch(repo_id: str, staging: Path) -> None:
-    """Download ``repo_id`` from the Hugging Face Hub into ``staging``, resuming what is there."""
-    try:
-        from huggingface_hub import snapshot_download
-    except ImportError as e:
-        raise _MissingPackageError("huggingface_hub is not installed (pip install huggingface_hub)") from e
-    snapshot_download(repo_id=repo_id, local_dir=staging)
-
-
-def modelscope_fetch(repo_id: str, staging: Path) -> None:
-    """Download ``repo_id`` from ModelScope into ``staging``, resuming what is there."""
-    try:
-        module = importlib.import_module("modelscope")
-    except ImportError as e:
-        raise _MissingPackageError(
-            "downloading from ModelScope needs the modelscope package: pip install 'qwen-whisper-compat[modelscope]'"
-        ) from e
-    module.snapshot_download(repo_id, local_dir=str(staging))
-
-
-def mirror_fetch(mirror: Path, repo_id: str, staging: Path) -> None:
-    """Copy ``<mirror>/<repo_id>/`` into ``staging``, skipping hidden files and files already copied."""
-    src = mirror / repo_id
-    if not src.is_dir():
-        raise FileNotFoundError(f"the hub mirror {mirror} has no folder {repo_id}")
-    for dirpath, dirnames, filenames in os.walk(src, followlinks=True):
-        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
-        rel = Path(dirpath).relative_to(src)
-        for name in filenames:
-            if not name.startswith("."):
-                _copy_file(Path(dirpath) / name, staging / rel / name)
-
-
-def _copy_file(src: Path, dst: Path) -> None:
-    """Copy through a hidden temporary name, so that a file of the right size is a complete copy."""
-    if dst.is_file() and dst.stat().st_size == src.stat().st_size:
-        return
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(f".{dst.name}.incomplete")
-    shutil.copyfile(src, tmp)
-    os.replace(tmp, dst)
-
-
-# ------------------------------------------------------------------------------------------------- lock
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """Hold an exclusive lock on ``path`` (created if needed). The OS drops it if the process dies."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
-    try:
-        if not _try_lock(fd):
-            logger.info("waiting for another process to finish (lock %s)", path)
-            _lock(fd)
-        try:
-            yield
-        finally:
-            _unlock(fd)
-    finally:
-        os.close(fd)
-
-
-if sys.platform == "win32":
-    import msvcrt
-
-    def _try_lock(fd: int) -> bool:
-        try:
-            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
-        except OSError:
-            return False
-        return True
-
-    def _lock(fd: int) -> None:
-        while not _try_lock(fd):
-            time.sleep(0.5)
-
-    def _unlock(fd: int) -> None:
-        os.lseek(fd, 0, os.SEEK_SET)
-        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
-
-else:
-    import fcntl
-
-    def _try_lock(fd: int) -> bool:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return False
-        return True
-
-    def _lock(fd: int) -> None:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-
-    def _unlock(fd: int) -> None:
-        fcntl.flock(fd, fcntl.LOCK_UN)
+def _checkpoint(cache: _Cache, repo_id: str, who: str) -> Path:
+    """The checkpoint folder of ``repo_id`` in the cache, downloaded if needed."""
+    return ensure_checkpoint(cache.checkpoints / _repo_name(repo_id), repo_id, who, cache.sources, cache.lock)

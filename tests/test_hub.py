@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from qwen_whisper_compat import hub
+from qwen_whisper_compat import download, hub, registry
 from qwen_whisper_compat.engine.modeldir import load_model_dir
 from qwen_whisper_compat.errors import ModelFolderError, ModelNotAvailableError, UnknownModelError
 
@@ -31,7 +31,7 @@ WHISPER_ORDER = [
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in (hub.CACHE_ENV, hub.SOURCE_ENV, hub.MIRROR_ENV, hub.OFFLINE_ENV, "XDG_CACHE_HOME"):
+    for name in (hub.CACHE_ENV, download.SOURCE_ENV, download.MIRROR_ENV, download.OFFLINE_ENV, "XDG_CACHE_HOME"):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -49,7 +49,7 @@ class CountingFetch:
         time.sleep(self.delay)
         if self.fail is not None:
             self.fail(repo_id, staging)
-        hub.mirror_fetch(self.mirror, repo_id, staging)
+        download.mirror_fetch(self.mirror, repo_id, staging)
 
 
 def visible(folder: Path) -> list[str]:
@@ -85,17 +85,17 @@ def seeded_root(tmp_path: Path, asr_folder: Path) -> Path:
 
 # ------------------------------------------------------------------------------------------------ names
 def test_available_models_lists_whispers_names_first() -> None:
-    names = hub.available_models()
+    names = registry.available_models()
     assert names[:14] == WHISPER_ORDER
     assert names[14:] == [
         f"qwen3-asr-{size}{suffix}" for size in ("0.6b", "1.7b") for suffix in ("", "-f32", "-f16", "-q8_0", "-q4_k")
     ]
-    assert hub.available_aligners()[0] == "qwen3-forcedaligner-0.6b"
+    assert registry.available_aligners()[0] == "qwen3-forcedaligner-0.6b"
 
 
 @pytest.mark.parametrize("name", WHISPER_ORDER)
 def test_every_whisper_name_maps_to_its_checkpoint(name: str) -> None:
-    spec = hub.parse_model_name(name)
+    spec = registry.parse_model_name(name)
     small = WHISPER_ORDER.index(name) < 6
     assert spec.repo_id == ("Qwen/Qwen3-ASR-0.6B" if small else "Qwen/Qwen3-ASR-1.7B")
     assert spec.precision == ("int8", "q8_0")
@@ -113,23 +113,23 @@ def test_every_whisper_name_maps_to_its_checkpoint(name: str) -> None:
     ],
 )
 def test_qwen_names_and_precision_suffixes(name: str, repo: str, precision: tuple[str, str]) -> None:
-    spec = hub.parse_model_name(name)
+    spec = registry.parse_model_name(name)
     assert (spec.repo_id, spec.precision, spec.name) == (repo, precision, name.lower())
 
 
 def test_precision_argument_overrides_the_name() -> None:
-    assert hub.parse_model_name("turbo", precision=F32).precision == F32
-    assert hub.parse_model_name("qwen3-asr-1.7b-q4_k", precision="f16").precision == ("fp16", "f16")
-    assert hub.parse_aligner_name("qwen3-forcedaligner-0.6b-f32").repo_id == "Qwen/Qwen3-ForcedAligner-0.6B"
+    assert registry.parse_model_name("turbo", precision=F32).precision == F32
+    assert registry.parse_model_name("qwen3-asr-1.7b-q4_k", precision="f16").precision == ("fp16", "f16")
+    assert registry.parse_aligner_name("qwen3-forcedaligner-0.6b-f32").repo_id == "Qwen/Qwen3-ForcedAligner-0.6B"
     with pytest.raises(ValueError, match="encoder takes one of"):
-        hub.parse_model_name("turbo", precision=("int3", "f32"))
+        registry.parse_model_name("turbo", precision=("int3", "f32"))
     with pytest.raises(ValueError, match="unknown precision 'q5'"):
-        hub.to_precision("q5")
+        registry.to_precision("q5")
 
 
 def test_bad_suffix_names_the_valid_suffixes() -> None:
     with pytest.raises(UnknownModelError, match=r"'-q5_1'.*-f32 -f16 -q8_0 -q4_k") as info:
-        hub.parse_model_name("qwen3-asr-1.7b-q5_1")
+        registry.parse_model_name("qwen3-asr-1.7b-q5_1")
     assert isinstance(info.value, RuntimeError) and isinstance(info.value, ModelFolderError)
 
 
@@ -183,8 +183,8 @@ def test_first_use_downloads_and_converts_then_hits_the_cache(
 def test_mirror_env_is_a_download_source_even_offline(
     tmp_path: Path, hub_mirror: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv(hub.MIRROR_ENV, str(hub_mirror))
-    monkeypatch.setenv(hub.OFFLINE_ENV, "1")  # the mirror is a local folder: no network needed
+    monkeypatch.setenv(download.MIRROR_ENV, str(hub_mirror))
+    monkeypatch.setenv(download.OFFLINE_ENV, "1")  # the mirror is a local folder: no network needed
     monkeypatch.setenv(hub.CACHE_ENV, str(tmp_path / "cache"))
     resolved = hub.resolve_model("qwen3-asr-1.7b-f32", aligner=False)
     assert resolved.asr == tmp_path / "cache" / "models" / "Qwen3-ASR-1.7B-fp32-f32"
@@ -275,7 +275,7 @@ def test_concurrent_resolves_download_and_convert_once(tmp_path: Path, hub_mirro
 def offline(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
     """Offline either way; the value is what to pass as ``local_files_only``."""
     if request.param == "HF_HUB_OFFLINE":
-        monkeypatch.setenv(hub.OFFLINE_ENV, "1")
+        monkeypatch.setenv(download.OFFLINE_ENV, "1")
         return False
     return True
 
@@ -328,7 +328,7 @@ def test_modelscope_source_without_modelscope_says_what_to_install(tmp_path: Pat
 
 
 def test_unknown_source_env_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(hub.SOURCE_ENV, "gitee")
+    monkeypatch.setenv(download.SOURCE_ENV, "gitee")
     with pytest.raises(ValueError, match="unknown model source 'gitee'"):
         hub.resolve_model("turbo", download_root=tmp_path)
 

@@ -414,7 +414,7 @@ def test_falls_back_to_energy_with_one_warning(
     broken.write_bytes(b"not an onnx model")
     with pytest.raises(SileroUnavailableError, match="cannot load"):
         SileroVad(broken)
-    monkeypatch.setattr(vad, "_SHARED", vad._SharedSilero(broken))
+    monkeypatch.setattr(vad, "_SHARED", vad.silero.SharedSilero(broken))
     with caplog.at_level(logging.WARNING, logger="qwen_whisper_compat.vad"):
         first = get_speech_timestamps(jfk, **FW_TEST)
         second = get_speech_timestamps(jfk, **FW_TEST)

@@ -1,0 +1,186 @@
+"""Silero VAD v6.2 (vendored ONNX, MIT; see ``assets/silero_vad/NOTICE``) in onnxruntime: speech probabilities
+per 32 ms window, and faster-whisper 1.2.1's post-processing that turns them into speech regions."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from qwen_whisper_compat.errors import SileroUnavailableError
+from qwen_whisper_compat.vad.common import VadOptions, as_mono, pad_regions
+
+logger = logging.getLogger("qwen_whisper_compat.vad")
+
+#: The vendored Silero model, inside this package.
+SILERO_MODEL = "assets/silero_vad/silero_vad_16k_sequence.onnx"
+SILERO_SAMPLING_RATE = 16000
+SILERO_WINDOW = 512  # samples per speech probability (32 ms)
+_SILERO_CONTEXT = 64  # samples before each window that the model reads with it
+_SILERO_STATE = (1, 1, 128)  # LSTM h and c
+_SILERO_BLOCK = 2048  # windows (65 s) per session call: bounds memory, as fast as larger blocks
+
+
+class SileroVad:
+    """Silero VAD in one onnxruntime session (CPU, one thread): speech probabilities per 32 ms window.
+
+    ``onnxruntime.InferenceSession.run`` is thread-safe and the LSTM state is local to each call, so one
+    instance serves every thread. :func:`get_speech_timestamps` uses :func:`shared_silero_vad`.
+
+    Args:
+        model: A Silero "sequence" ONNX file (inputs ``input`` [N, 576], ``h``, ``c``); ``None`` loads the
+            vendored :data:`SILERO_MODEL`.
+
+    Raises:
+        SileroUnavailableError: onnxruntime cannot be imported or cannot load the model.
+    """
+
+    def __init__(self, model: str | os.PathLike[str] | None = None) -> None:
+        try:
+            import onnxruntime as ort
+        except ImportError as e:
+            raise SileroUnavailableError(f"the Silero VAD needs onnxruntime, which cannot be imported: {e}") from e
+        name = str(model) if model is not None else f"qwen_whisper_compat/{SILERO_MODEL}"
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = opts.inter_op_num_threads = 1
+        opts.enable_cpu_mem_arena = False  # as faster-whisper: no arena growing with the longest input
+        opts.log_severity_level = 3
+        try:
+            source = Path(model) if model is not None else resources.files("qwen_whisper_compat") / SILERO_MODEL
+            data = source.read_bytes()
+            self._session: Any = ort.InferenceSession(data, sess_options=opts, providers=["CPUExecutionProvider"])
+        except Exception as e:  # OSError, or onnxruntime's own Fail/InvalidProtobuf types
+            raise SileroUnavailableError(f"onnxruntime cannot load the Silero VAD model {name}: {e}") from e
+        inputs = {i.name for i in self._session.get_inputs()}
+        if inputs != {"input", "h", "c"}:
+            raise SileroUnavailableError(f"{name} is not a Silero sequence model (inputs {sorted(inputs)})")
+
+    def probabilities(self, audio: np.ndarray) -> np.ndarray:
+        """Speech probability of each started 512-sample window of 16 kHz ``audio`` (float32, one per window).
+
+        Window ``i`` covers samples ``[512 * i, 512 * (i + 1))``; the last one is zero-padded.
+        """
+        samples = as_mono(audio)
+        n = -(-samples.size // SILERO_WINDOW)
+        # 64 zeros, the audio, zeros to whole windows: window i with its context is padded[512 i : 512 i + 576]
+        padded = np.zeros(_SILERO_CONTEXT + n * SILERO_WINDOW, dtype=np.float32)
+        padded[_SILERO_CONTEXT : _SILERO_CONTEXT + samples.size] = samples
+        windows = np.lib.stride_tricks.sliding_window_view(padded, _SILERO_CONTEXT + SILERO_WINDOW)[::SILERO_WINDOW]
+        h = c = np.zeros(_SILERO_STATE, dtype=np.float32)
+        out = np.empty(n, dtype=np.float32)
+        for lo in range(0, n, _SILERO_BLOCK):
+            block = np.ascontiguousarray(windows[lo : lo + _SILERO_BLOCK])
+            probs, h, c = self._session.run(["speech_probs", "hn", "cn"], {"input": block, "h": h, "c": c})
+            assert isinstance(probs, np.ndarray) and probs.size == block.shape[0]
+            out[lo : lo + block.shape[0]] = probs.reshape(-1)
+        return out
+
+
+class SharedSilero:
+    """The process-wide :class:`SileroVad`, created on first use under a lock; a failure is remembered."""
+
+    def __init__(self, model: str | os.PathLike[str] | None = None) -> None:
+        self._model_path = model
+        self._lock = threading.Lock()
+        self._vad: SileroVad | None = None
+        self._error: SileroUnavailableError | None = None
+
+    def get(self) -> SileroVad | None:
+        """The session, or ``None`` (after one warning) when it cannot be created."""
+        with self._lock:
+            if self._vad is None and self._error is None:
+                try:
+                    self._vad = SileroVad(self._model_path)
+                except SileroUnavailableError as e:
+                    self._error = e
+                    logger.warning("%s; using the energy VAD instead (it cannot tell music from speech)", e)
+            return self._vad
+
+    @property
+    def error(self) -> SileroUnavailableError | None:
+        """Why the session could not be created (``None`` while it could, or before the first try)."""
+        return self._error
+
+
+def timestamps_from_probabilities(
+    probabilities: np.ndarray,
+    options: VadOptions,
+    num_samples: int,
+    sampling_rate: int = 16000,
+    window: int = SILERO_WINDOW,
+) -> list[dict[str, int]]:
+    """Speech regions (samples) from per-window speech probabilities, as faster-whisper 1.2.1 computes them.
+
+    A line-for-line port of the loop in faster-whisper's ``get_speech_timestamps`` (itself adapted from
+    silero-vad): speech starts at a window at or above ``threshold`` and ends after ``min_silence_duration_ms``
+    below ``neg_threshold``; a region longer than ``max_speech_duration_s`` (less one window and twice the
+    padding) is cut at its last silence longer than 98 ms, or at the limit; a region open at the end of the
+    audio ends there; regions not longer than ``min_speech_duration_ms`` are dropped; then the padding, whose
+    rule is :func:`.common.pad_regions`'s.
+
+    Args:
+        probabilities: One value per window; window ``i`` starts at sample ``window * i``.
+        options: Thresholds and durations.
+        num_samples: Length of the audio.
+        sampling_rate: Sample rate, to convert the options' durations.
+        window: Samples per window.
+    """
+    threshold, neg_threshold = options.threshold, options.effective_neg_threshold
+    min_speech = sampling_rate * options.min_speech_duration_ms / 1000
+    pad = sampling_rate * options.speech_pad_ms / 1000
+    max_speech = sampling_rate * options.max_speech_duration_s - window - 2 * pad
+    min_silence = sampling_rate * options.min_silence_duration_ms / 1000
+    min_silence_at_max_speech = sampling_rate * 98 / 1000
+    speeches: list[dict[str, int]] = []
+    current: dict[str, int] = {}
+    triggered = False
+    temp_end = prev_end = next_start = 0  # possible end (in a silence), last usable split, restart after it
+    for i, prob in enumerate(np.asarray(probabilities, dtype=np.float32).reshape(-1).tolist()):
+        position = window * i
+        if prob >= threshold and temp_end:
+            temp_end = 0
+            if next_start < prev_end:
+                next_start = position
+        if prob >= threshold and not triggered:
+            triggered = True
+            current["start"] = position
+            continue
+        if triggered and position - current["start"] > max_speech:
+            if prev_end:
+                current["end"] = prev_end
+                speeches.append(current)
+                current = {}
+                if next_start < prev_end:  # silence since the split point, and no speech yet
+                    triggered = False
+                else:
+                    current["start"] = next_start
+                prev_end = next_start = temp_end = 0
+            else:
+                current["end"] = position
+                speeches.append(current)
+                current = {}
+                prev_end = next_start = temp_end = 0
+                triggered = False
+                continue
+        if prob < neg_threshold and triggered:
+            if not temp_end:
+                temp_end = position
+            if position - temp_end > min_silence_at_max_speech:
+                prev_end = temp_end
+            if position - temp_end < min_silence:
+                continue
+            current["end"] = temp_end
+            if current["end"] - current["start"] > min_speech:
+                speeches.append(current)
+            current = {}
+            prev_end = next_start = temp_end = 0
+            triggered = False
+    if current and num_samples - current["start"] > min_speech:
+        current["end"] = num_samples
+        speeches.append(current)
+    return pad_regions([(r["start"], r["end"]) for r in speeches], int(pad), num_samples)  # faster-whisper's padding
