@@ -14,13 +14,20 @@ from qwen_whisper_compat.audio import decode_audio, load_audio, log_mel_spectrog
 from qwen_whisper_compat.decoding import DecodingOptions, DecodingResult, decode, detect_language
 from qwen_whisper_compat.errors import (
     AudioLoadError,
+    CheckpointError,
     ConversionError,
+    DecodingError,
+    MissingDependencyError,
     ModelFolderError,
+    ModelNotAvailableError,
     QwenWhisperError,
+    SileroUnavailableError,
+    UnknownModelError,
     UnsupportedOptionError,
 )
 from qwen_whisper_compat.faster import BatchedInferencePipeline, WhisperModel
 from qwen_whisper_compat.model import ModelDimensions, Whisper, available_models, load_model
+from qwen_whisper_compat.results import ResultDict, SegmentDict, WordDict
 from qwen_whisper_compat.transcribe import transcribe
 
 __version__ = "0.1.0"
@@ -31,15 +38,24 @@ __all__ = [
     "utils",
     "AudioLoadError",
     "BatchedInferencePipeline",
+    "CheckpointError",
     "ConversionError",
+    "DecodingError",
     "DecodingOptions",
     "DecodingResult",
+    "MissingDependencyError",
     "ModelDimensions",
     "ModelFolderError",
+    "ModelNotAvailableError",
     "QwenWhisperError",
+    "ResultDict",
+    "SegmentDict",
+    "SileroUnavailableError",
+    "UnknownModelError",
     "UnsupportedOptionError",
     "Whisper",
     "WhisperModel",
+    "WordDict",
     "__version__",
     "available_models",
     "decode",

@@ -2,7 +2,8 @@
 :func:`detect_language` on a log-mel spectrogram (``log_mel_spectrogram(audio, model.dims.n_mels)``).
 
 Arrays are numpy (torch tensors are accepted). ``language_probs`` and the probabilities of
-:func:`detect_language` are keyed by whisper language codes.
+:func:`detect_language` are keyed by whisper language codes. One spectrogram ``[n_mels, frames]`` gives one
+answer; a batch (``[batch, n_mels, frames]``, or a list of spectrograms) gives a list, as in whisper.
 """
 
 from __future__ import annotations
@@ -10,17 +11,23 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
 
 from qwen_whisper_compat import options as opts
-from qwen_whisper_compat.engine.pipeline import TranscribeOptions
 from qwen_whisper_compat.errors import UnsupportedOptionError
-from qwen_whisper_compat.runner import language_code
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import TypeAlias
+
     from qwen_whisper_compat.model import Whisper
+
+    #: One log-mel spectrogram ``[n_mels, frames]``.
+    OneMel: TypeAlias = np.ndarray[tuple[int, int], Any]
+    #: A batch of spectrograms: ``[batch, n_mels, frames]``, or a sequence of ``[n_mels, frames]``.
+    ManyMels: TypeAlias = np.ndarray[tuple[int, int, int], Any] | Sequence[Any]
 
 
 @dataclass(frozen=True)
@@ -61,7 +68,10 @@ class DecodingResult:
 
 
 def _mels(mel: Any) -> tuple[list[np.ndarray], bool]:
-    """The spectrograms of a ``[n_mels, frames]`` or ``[batch, n_mels, frames]`` input, and whether batched."""
+    """The spectrograms of a ``[n_mels, frames]`` or ``[batch, n_mels, frames]`` input (or a list of
+    spectrograms), and whether it is a batch."""
+    if isinstance(mel, (list, tuple)):
+        return [m for item in mel for m in _mels(item)[0]], True
     if not isinstance(mel, np.ndarray) and hasattr(mel, "detach"):
         mel = mel.detach().cpu().numpy()
     array = np.asarray(mel, dtype=np.float32)
@@ -81,13 +91,23 @@ def _check_mels(model: Whisper, mels: list[np.ndarray]) -> None:
             )
 
 
+@overload
+def detect_language(model: Whisper, mel: OneMel, tokenizer: Any = None) -> tuple[str, dict[str, float]]: ...
+@overload
+def detect_language(
+    model: Whisper, mel: ManyMels, tokenizer: Any = None
+) -> tuple[list[str], list[dict[str, float]]]: ...
+@overload
+def detect_language(model: Whisper, mel: Any, tokenizer: Any = None) -> tuple[Any, Any]: ...
+
+
 def detect_language(model: Whisper, mel: Any, tokenizer: Any = None) -> tuple[Any, Any]:
     """``(language, probs)``: the most likely whisper code and ``{code: probability}`` (lists for a batch)."""
     mels, batched = _mels(mel)
     _check_mels(model, mels)
     codes, all_probs = [], []
     for m in mels:
-        probs = model.engine.mel_language_probs(m)
+        probs = model.recognizer.mel_language_probs(m)
         codes.append(max(probs, key=probs.__getitem__))
         all_probs.append(probs)
     if batched:
@@ -95,7 +115,19 @@ def detect_language(model: Whisper, mel: Any, tokenizer: Any = None) -> tuple[An
     return codes[0], all_probs[0]
 
 
-def decode(model: Whisper, mel: Any, options: DecodingOptions = DecodingOptions(), **kwargs: Any) -> Any:
+@overload
+def decode(model: Whisper, mel: OneMel, options: DecodingOptions = ..., **kwargs: Any) -> DecodingResult: ...
+@overload
+def decode(model: Whisper, mel: ManyMels, options: DecodingOptions = ..., **kwargs: Any) -> list[DecodingResult]: ...
+@overload
+def decode(
+    model: Whisper, mel: Any, options: DecodingOptions = ..., **kwargs: Any
+) -> DecodingResult | list[DecodingResult]: ...
+
+
+def decode(
+    model: Whisper, mel: Any, options: DecodingOptions = DecodingOptions(), **kwargs: Any
+) -> DecodingResult | list[DecodingResult]:
     """Transcribe one spectrogram (a :class:`DecodingResult`) or a batch (a list), as whisper's ``decode``."""
     if kwargs:
         opts.check_keywords(kwargs, [f.name for f in dataclasses.fields(DecodingOptions)], "DecodingOptions")
@@ -108,27 +140,12 @@ def decode(model: Whisper, mel: Any, options: DecodingOptions = DecodingOptions(
             opts.warn_ignored(name, getattr(options, name))
     mels, batched = _mels(mel)
     _check_mels(model, mels)
-    language = model.engine.check_language(options.language) if options.language else None
     context = options.prompt if isinstance(options.prompt, str) else ""
-    engine_options = TranscribeOptions(
-        language=language,
-        context=context,
-        temperatures=(float(options.temperature),),
-        max_new_tokens=options.sample_len,
-    )
     results = []
     for m in mels:
-        chunk = model.engine.transcriber.decode_features(m, engine_options)
-        results.append(
-            DecodingResult(
-                audio_features=None,
-                language=language_code(chunk.language) or (options.language or ""),
-                tokens=list(chunk.tokens),
-                text=chunk.text,
-                avg_logprob=chunk.avg_logprob,
-                no_speech_prob=chunk.no_speech_prob,
-                temperature=chunk.temperature,
-                compression_ratio=chunk.compression_ratio,
-            )
+        decoded = model.recognizer.decode(
+            m, options.language, context, temperature=options.temperature, max_new_tokens=options.sample_len
         )
+        fields = {**dataclasses.asdict(decoded), "language": decoded.language or (options.language or "")}
+        results.append(DecodingResult(audio_features=None, **fields))
     return results if batched else results[0]

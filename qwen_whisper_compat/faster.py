@@ -22,7 +22,7 @@ import numpy as np
 from qwen_whisper_compat import options as opts
 from qwen_whisper_compat.audio import SAMPLE_RATE, decode_audio
 from qwen_whisper_compat.errors import UnsupportedOptionError
-from qwen_whisper_compat.runner import RunOptions, SegmentInfo, parse_clip_timestamps, rounded_times
+from qwen_whisper_compat.recognizer import Recognizer, RunOptions, SegmentInfo
 from qwen_whisper_compat.transcribe import APPEND_PUNCTUATIONS, PREPEND_PUNCTUATIONS, samples_of
 from qwen_whisper_compat.vad import (
     SpeechTimestampsMap,
@@ -192,12 +192,12 @@ class WhisperModel:
     ) -> tuple[str, float, list[tuple[str, float]]]:
         """``(language, probability, all (code, probability) pairs, most likely first)`` from the first 30 s."""
         if features is not None:
-            probs = self.model.engine.mel_language_probs(features)
+            probs = self.model.recognizer.mel_language_probs(features)
         else:
             samples = samples_of(audio if audio is not None else np.zeros(0, np.float32))
             if vad_filter:
                 samples, _ = _speech_only(samples, _vad_options(vad_parameters))
-            probs = self.model.engine.language_probs(samples)
+            probs = self.model.recognizer.language_probs(samples)
         ranked = sorted(probs.items(), key=lambda kv: kv[1], reverse=True)
         return ranked[0][0], ranked[0][1], ranked
 
@@ -336,7 +336,7 @@ def _transcribe(
     for name, default in _UNUSED_DEFAULTS.items():
         if args[name] != default:
             opts.warn_ignored(name, args[name])
-    engine = model.model.engine
+    recognizer = model.model.recognizer
     samples = samples_of(args["audio"])
     duration = samples.size / SAMPLE_RATE
     vad = _vad_options(args["vad_parameters"]) if args["vad_filter"] else None
@@ -348,10 +348,10 @@ def _transcribe(
     if language is None:
         language, probability, ranked = model.detect_language(samples) if samples.size else ("en", 1.0, [])
     else:
-        engine.check_language(language)
+        recognizer.check_language(language)
     prompt = args["initial_prompt"]
     if prompt is not None and not isinstance(prompt, str):
-        prompt = engine.transcriber.detokenize(list(prompt))
+        prompt = recognizer.detokenize(list(prompt))
     context = "\n".join(p for p in (args["hotwords"], prompt) if p)
     clips = args["clip_timestamps"]
     run = RunOptions(
@@ -365,7 +365,7 @@ def _transcribe(
         no_speech_threshold=args["no_speech_threshold"],
         word_timestamps=args["word_timestamps"],
         limits=model.model.segment_limits,
-        clips=parse_clip_timestamps(clips if clips != "0" else None),
+        clips=opts.parse_clip_timestamps(clips if clips != "0" else None),
         max_new_tokens=args["max_new_tokens"],
         batch_size=args.get("batch_size") if batched else None,
     )
@@ -382,11 +382,11 @@ def _transcribe(
         transcription_options=options,
         vad_options=vad,
     )
-    return _segments(engine, samples, run, mapping, args["log_progress"]), info
+    return _segments(recognizer, samples, run, mapping, args["log_progress"]), info
 
 
 def _segments(
-    engine: Any, samples: np.ndarray, run: RunOptions, mapping: SpeechTimestampsMap | None, log_progress: bool
+    recognizer: Recognizer, samples: np.ndarray, run: RunOptions, mapping: SpeechTimestampsMap | None, log_progress: bool
 ) -> Iterator[Segment]:
     if samples.size == 0:
         return
@@ -401,7 +401,7 @@ def _segments(
             bar.update(round(seconds - bar.n, 2))
 
     try:
-        for i, info in enumerate(engine.segments(samples, run, on_progress=progress), start=1):
+        for i, info in enumerate(recognizer.segments(samples, run, on_progress=progress), start=1):
             yield _segment(i, info, mapping)
     finally:
         if bar is not None:
@@ -409,7 +409,7 @@ def _segments(
 
 
 def _segment(index: int, info: SegmentInfo, mapping: SpeechTimestampsMap | None) -> Segment:
-    start, end, timed = rounded_times(info, mapping.get_original_time if mapping is not None else None)
+    start, end, timed = info.rounded(mapping.get_original_time if mapping is not None else None)
     words = None if timed is None else [Word(w.start, w.end, w.word, w.probability) for w in timed]
     return Segment(
         id=index,

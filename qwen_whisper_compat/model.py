@@ -10,37 +10,18 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-from dataclasses import dataclass
 from typing import Any
 
 from qwen_whisper_compat.decoding import decode as _decode
 from qwen_whisper_compat.decoding import detect_language as _detect_language
-from qwen_whisper_compat.errors import UnknownModelError
-from qwen_whisper_compat.runner import Engine, language_code
+from qwen_whisper_compat.errors import UnknownModelError, UnsupportedOptionError
+from qwen_whisper_compat.recognizer import ModelDimensions, Recognizer
 from qwen_whisper_compat.segments import SegmentLimits
 from qwen_whisper_compat.transcribe import transcribe as _transcribe
 
 logger = logging.getLogger("qwen_whisper_compat.model")
 
-
-@dataclass
-class ModelDimensions:
-    """whisper's ``ModelDimensions``, filled from the Qwen3-ASR model folder.
-
-    ``n_mels`` is what clients read (128); the audio fields describe the AuT encoder, the text fields the
-    Qwen3 decoder (``n_text_ctx`` is the decoder context this engine allocates per chunk).
-    """
-
-    n_mels: int
-    n_audio_ctx: int
-    n_audio_state: int
-    n_audio_head: int
-    n_audio_layer: int
-    n_vocab: int
-    n_text_ctx: int
-    n_text_state: int
-    n_text_head: int
-    n_text_layer: int
+__all__ = ["Device", "ModelDimensions", "Whisper", "available_models", "load_model"]
 
 
 class Device(str):
@@ -62,46 +43,34 @@ class Whisper:
     detect_language = _detect_language
     decode = _decode
 
-    def __init__(self, engine: Engine, name: str, segment_limits: SegmentLimits | None = None) -> None:
-        self.engine = engine
+    def __init__(self, recognizer: Recognizer, name: str, segment_limits: SegmentLimits | None = None) -> None:
+        #: The loaded model behind this face (see :mod:`~.recognizer`).
+        self.recognizer = recognizer
         self.name = name
         self.segment_limits = segment_limits or SegmentLimits()
-        manifest = engine.transcriber.model_dir.manifest
-        self.dims = ModelDimensions(
-            n_mels=manifest.encoder.n_mels,
-            n_audio_ctx=manifest.encoder.output_length(30 * 100),
-            n_audio_state=manifest.encoder.d_model,
-            n_audio_head=manifest.encoder.heads,
-            n_audio_layer=manifest.encoder.layers,
-            n_vocab=manifest.decoder.vocab_size,
-            n_text_ctx=engine.transcriber.decoder.n_ctx,
-            n_text_state=manifest.decoder.hidden,
-            n_text_head=manifest.decoder.heads,
-            n_text_layer=manifest.decoder.layers,
-        )
+        self.dims: ModelDimensions = recognizer.dimensions()
 
     @property
     def device(self) -> Device:
-        providers = self.engine.transcriber.encoder.providers
-        return Device("cuda" if providers and providers[0] == "CUDAExecutionProvider" else "cpu")
+        return Device(self.recognizer.device)
 
     @property
     def is_multilingual(self) -> bool:
-        return len(self.engine.languages) > 1
+        return len(self.recognizer.languages) > 1
 
     @property
     def num_languages(self) -> int:
-        return len(self.engine.languages)
+        return len(self.recognizer.languages)
 
     @property
     def languages(self) -> tuple[str, ...]:
         """Whisper codes of the languages the model transcribes (ours; whisper's model has no such list)."""
-        return tuple(language_code(name) for name in self.engine.languages)
+        return self.recognizer.languages
 
     @property
     def has_aligner(self) -> bool:
         """Whether word timestamps (and aligner-timed segments) are available."""
-        return self.engine.has_aligner
+        return self.recognizer.has_aligner
 
     def to(self, *args: Any, **kwargs: Any) -> Whisper:
         return self
@@ -120,17 +89,17 @@ class Whisper:
 
     def close(self) -> None:
         """Free the native memory now instead of at garbage collection."""
-        self.engine.close()
+        self.recognizer.close()
 
     def __repr__(self) -> str:
-        return f"Whisper(name={self.name!r}, model={str(self.engine.transcriber.model_dir.path)!r})"
+        return f"Whisper(name={self.name!r}, model={self.recognizer.model_path!r})"
 
 
 def available_models() -> list[str]:
     """The model names :func:`load_model` accepts (whisper's names first, then the Qwen names)."""
-    from qwen_whisper_compat import hub
+    from qwen_whisper_compat import registry
 
-    return hub.available_models()
+    return registry.available_models()
 
 
 def load_model(
@@ -187,8 +156,8 @@ def load_model(
     aligner_path = resolved.aligner
     if aligner not in (None, False, True):
         aligner_path = hub.resolve_aligner(aligner, **common)  # type: ignore[arg-type]
-    engine = Engine(resolved.asr, aligner_path, device=_device_name(device), threads=threads)
-    return Whisper(engine, resolved.name, segment_limits)
+    recognizer = Recognizer(resolved.asr, aligner_path, device=_device_name(device), threads=threads)
+    return Whisper(recognizer, resolved.name, segment_limits)
 
 
 def _device_name(device: Any) -> str:
@@ -196,7 +165,5 @@ def _device_name(device: Any) -> str:
         return "auto"
     text = str(getattr(device, "type", device)).split(":")[0].lower()
     if text not in ("cpu", "cuda", "dml", "coreml", "auto"):
-        from qwen_whisper_compat.errors import UnsupportedOptionError
-
         raise UnsupportedOptionError(f"unknown device {device!r}; use 'cpu', 'cuda', 'dml', 'coreml' or 'auto'")
     return text

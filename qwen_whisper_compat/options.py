@@ -1,13 +1,18 @@
 """What each whisper / faster-whisper option means for this engine.
 
-Every keyword of the two upstream APIs is either honoured (translated into :class:`~.runner.RunOptions`)
+Every keyword of the two upstream APIs is either honoured (translated into :class:`~.recognizer.RunOptions`)
 or has no meaning for a Qwen3-ASR decoder (beam search, whisper's token suppression, timestamp tokens,
 fp16 switches). Those are accepted, never a TypeError, and warned about once per process, so a script
-written for whisper runs unchanged and its author learns what was ignored.
+written for whisper runs unchanged and its author learns what was ignored. The warning points at the
+caller's line (the first frame outside this package), whichever entry point was called.
+
+This module also parses the option values the two APIs share (``temperature``, ``clip_timestamps``).
 """
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 import warnings
 from collections.abc import Iterable, Mapping
@@ -54,6 +59,18 @@ EXTRA_OPTIONS = ("segment_max_seconds", "segment_max_width", "align_segments", "
 
 _warned: set[str] = set()
 _lock = threading.Lock()
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def caller_stacklevel() -> int:
+    """The ``stacklevel`` that makes a ``warnings.warn`` in the calling function point at the first frame
+    outside this package: the user's line, however deep inside the package the warning is raised."""
+    level = 1
+    frame = sys._getframe(1)
+    while frame.f_back is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE_DIR):
+        frame = frame.f_back
+        level += 1
+    return level
 
 
 def warn_ignored(name: str, value: Any = None) -> None:
@@ -64,7 +81,7 @@ def warn_ignored(name: str, value: Any = None) -> None:
         _warned.add(name)
     reason = IGNORED.get(name, "it has no meaning for Qwen3-ASR")
     shown = "" if value is None else f"={value!r}"
-    warnings.warn(f"qwen_whisper_compat ignores {name}{shown}: {reason}", UserWarning, stacklevel=4)
+    warnings.warn(f"qwen_whisper_compat ignores {name}{shown}: {reason}", UserWarning, stacklevel=caller_stacklevel())
 
 
 def check_task(task: str | None) -> None:
@@ -94,3 +111,38 @@ def temperatures(value: float | Iterable[float]) -> tuple[float, ...]:
     if not out:
         raise UnsupportedOptionError("temperature must be a number or a non-empty sequence of numbers")
     return out
+
+
+def parse_clip_timestamps(
+    clips: str | list[float] | list[dict[str, float]] | None,
+) -> tuple[tuple[float, float | None], ...]:
+    """whisper's ``clip_timestamps`` (``"start,end,start,end,..."`` or a list of seconds, the last end
+    optional) or faster-whisper's batched ``[{"start": s, "end": e}, ...]`` as (start, end) spans.
+
+    Raises:
+        UnsupportedOptionError: Not numbers, a negative start, or an end before its start.
+    """
+    if clips is None:
+        return ((0.0, None),)
+    if isinstance(clips, str):
+        try:
+            values: list[float] = [float(v) for v in clips.split(",") if v.strip()] if clips.strip() else []
+        except ValueError:
+            raise UnsupportedOptionError(
+                f"clip_timestamps must be 'start,end,start,end,...' in seconds, got {clips!r}"
+            ) from None
+    elif all(isinstance(c, dict) for c in clips):
+        spans = tuple((float(c["start"]), float(c["end"])) for c in clips)  # type: ignore[index]
+        return spans or ((0.0, None),)
+    else:
+        values = [float(v) for v in clips]  # type: ignore[arg-type]
+    if not values:
+        return ((0.0, None),)
+    ends: list[float | None] = [*values[1::2]]
+    if len(values) % 2:
+        ends.append(None)
+    pairs = tuple(zip(values[::2], ends, strict=True))
+    for start, end in pairs:
+        if start < 0 or (end is not None and end < start):
+            raise UnsupportedOptionError(f"clip_timestamps span ({start}, {end}) is not a valid start,end pair")
+    return pairs

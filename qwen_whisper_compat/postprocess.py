@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from difflib import SequenceMatcher
 from typing import TYPE_CHECKING
 
-from qwen_whisper_compat.engine.aligner import WordTiming
+from qwen_whisper_compat.engine.types import WordTiming
 
 if TYPE_CHECKING:
     from qwen_whisper_compat.plugins import PostProcessor

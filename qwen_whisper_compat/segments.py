@@ -9,6 +9,11 @@ Times come from the forced aligner's word timings when the chunk has them. Witho
 engine is run on shorter chunks cut at quiet points of the audio (at most ``max_seconds``), and the
 times of the pieces inside a chunk are estimated from their position in the chunk's text: a piece
 starts at the chunk's start plus the chunk's duration times the share of the text before it.
+
+The aligner's times are not always usable: on some inputs it puts every word of a chunk at one instant, or
+squeezes a segment into far less time than its text takes to say, which gives zero-length subtitles.
+:func:`collapsed` recognises such a chunk, and :func:`estimated_words` re-times its words by the same
+text-position rule.
 """
 
 from __future__ import annotations
@@ -18,13 +23,17 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from qwen_whisper_compat.engine.aligner import WordTiming
+from qwen_whisper_compat.engine.types import WordTiming
+from qwen_whisper_compat.errors import UnsupportedOptionError
 
 #: Characters that end a sentence (the piece after them starts a new segment).
 SENTENCE_END = frozenset(".?!。？！…")
 #: Characters that end a clause (preferred cut points inside a long sentence).
 CLAUSE_END = frozenset(",;:，；：、")
 _CLOSERS = "\"'”’)]}」』）》"
+#: An aligned segment shorter than this per character of its text (spaces excepted) is not a real timing:
+#: even fast speech takes 60 ms or more per Latin letter and 150 ms per CJK character.
+MIN_SECONDS_PER_CHARACTER = 0.02
 
 
 @dataclass(frozen=True)
@@ -39,7 +48,7 @@ class SegmentLimits:
 
     def __post_init__(self) -> None:
         if self.max_seconds <= 0 or self.max_width < 2:
-            raise ValueError("max_seconds must be > 0 and max_width >= 2")
+            raise UnsupportedOptionError("max_seconds must be > 0 and max_width >= 2")
 
 
 @dataclass(frozen=True)
@@ -102,14 +111,38 @@ def _estimated_units(text: str, start: float, end: float) -> list[WordTiming]:
         return []
     pieces[-1] += text[sum(len(p) for p in pieces) :]  # trailing spaces stay with the last word
     pieces = [p for raw in pieces for p in _split_wide(raw)]
-    total = max(1, sum(len(p) for p in pieces))
+    return _spread(pieces, [1.0] * len(pieces), start, end)
+
+
+def estimated_words(words: Sequence[WordTiming], start: float, end: float) -> tuple[WordTiming, ...]:
+    """``words`` with their texts and probabilities kept and their times estimated from their position in
+    the text they concatenate to, spread over ``start``..``end`` (the rule used without an aligner)."""
+    return tuple(_spread([w.word for w in words], [w.probability for w in words], start, end))
+
+
+def _spread(texts: Sequence[str], probabilities: Sequence[float], start: float, end: float) -> list[WordTiming]:
+    """Each text starts at ``start`` plus the span times the share of the characters before it."""
+    total = max(1, sum(len(t) for t in texts))
     span = max(0.0, end - start)
     units, pos = [], 0
-    for p in pieces:
+    for text, probability in zip(texts, probabilities, strict=True):
         a = start + span * pos / total
-        pos += len(p)
-        units.append(WordTiming(p, round(a, 3), round(start + span * pos / total, 3), 1.0))
+        pos += len(text)
+        units.append(WordTiming(text, round(a, 3), round(start + span * pos / total, 3), probability))
     return units
+
+
+def collapsed(words: Sequence[WordTiming], pieces: Sequence[Piece]) -> bool:
+    """Whether an aligned chunk's times are degenerate: all its words at one instant, or one of its segments
+    shorter than :data:`MIN_SECONDS_PER_CHARACTER` per character."""
+    if not words:
+        return False
+    if max(w.end for w in words) <= min(w.start for w in words):
+        return True
+    return any(
+        piece.end - piece.start < MIN_SECONDS_PER_CHARACTER * sum(not ch.isspace() for ch in piece.text)
+        for piece in pieces
+    )
 
 
 def _split_wide(piece: str) -> list[str]:

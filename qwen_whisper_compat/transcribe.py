@@ -33,8 +33,8 @@ import numpy as np
 
 from qwen_whisper_compat import options as opts
 from qwen_whisper_compat.audio import SAMPLE_RATE, prepare_audio
-from qwen_whisper_compat.engine.pipeline import DEFAULT_TEMPERATURES
-from qwen_whisper_compat.runner import RunOptions, SegmentInfo, parse_clip_timestamps, rounded_times
+from qwen_whisper_compat.recognizer import DEFAULT_TEMPERATURES, RunOptions, SegmentInfo
+from qwen_whisper_compat.results import ResultDict, SegmentDict
 from qwen_whisper_compat.tokenizer import LANGUAGES
 from qwen_whisper_compat.utils import format_timestamp, make_safe
 
@@ -64,7 +64,7 @@ def transcribe(
     clip_timestamps: str | list[float] = "0",
     hallucination_silence_threshold: float | None = None,
     **decode_options: Any,
-) -> dict[str, Any]:
+) -> ResultDict:
     """Transcribe an audio file or 16 kHz samples; returns ``{"text", "segments", "language"}``.
 
     Args:
@@ -123,16 +123,16 @@ def transcribe(
         word_timestamps=word_timestamps,
         align_segments=align_segments,
         limits=limits,
-        clips=parse_clip_timestamps(clip_timestamps),
+        clips=opts.parse_clip_timestamps(clip_timestamps),
         max_new_tokens=sample_len,
         postprocess=postprocess,
     )
     samples = samples_of(audio)
     printer = _Printer(verbose, language is None, len(samples) / SAMPLE_RATE)
-    segments: list[dict[str, Any]] = []
+    segments: list[SegmentDict] = []
     detected = ""
     try:
-        for info in model.engine.segments(samples, run, on_progress=printer.progress):
+        for info in model.recognizer.segments(samples, run, on_progress=printer.progress):
             if not detected and info.language:
                 detected = info.language
                 printer.language(detected)
@@ -142,7 +142,7 @@ def transcribe(
     finally:
         printer.close()
     if language is None and not detected:
-        probs = model.engine.language_probs(samples)
+        probs = model.recognizer.language_probs(samples)
         detected = max(probs, key=probs.__getitem__)
         printer.language(detected)
     return {
@@ -159,10 +159,10 @@ def samples_of(audio: Any) -> np.ndarray:
     return prepare_audio(audio)
 
 
-def segment_dict(index: int, info: SegmentInfo) -> dict[str, Any]:
+def segment_dict(index: int, info: SegmentInfo) -> SegmentDict:
     """whisper's segment dict (keys in whisper's order; ``words`` only when they were requested)."""
-    start, end, timed = rounded_times(info)
-    segment: dict[str, Any] = {
+    start, end, timed = info.rounded()
+    segment: SegmentDict = {
         "id": index,
         "seek": info.seek,
         "start": start,
@@ -205,7 +205,7 @@ class _Printer:
             else:
                 print(line)
 
-    def segment(self, segment: dict[str, Any]) -> None:
+    def segment(self, segment: SegmentDict) -> None:
         if self.verbose:
             line = f"[{format_timestamp(segment['start'])} --> {format_timestamp(segment['end'])}] {segment['text']}"
             print(make_safe(line), flush=True)

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
-from qwen_whisper_compat.engine.aligner import WordTiming
-from qwen_whisper_compat.segments import SegmentLimits, display_width, split_chunk
+from qwen_whisper_compat.engine.types import WordTiming
+from qwen_whisper_compat.segments import (
+    MIN_SECONDS_PER_CHARACTER,
+    SegmentLimits,
+    collapsed,
+    display_width,
+    estimated_words,
+    split_chunk,
+)
 
 JFK = "And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country."
 
@@ -74,6 +83,31 @@ def test_words_at_one_instant_give_zero_length_segments_in_order() -> None:
     pieces = split_chunk(JFK, 11.0, 11.0, words)
     assert "".join(p.text for p in pieces) == JFK and len(pieces) == 2
     assert all(p.start == p.end == 11.0 for p in pieces)
+
+
+def test_collapsed_timings_are_recognised() -> None:
+    real = timed(JFK)
+    assert not collapsed(real, split_chunk(JFK, 0.0, 11.0, real))
+    at_once = [WordTiming(w.word, 11.0, 11.0, w.probability) for w in real]
+    assert collapsed(at_once, split_chunk(JFK, 11.0, 11.0, at_once))
+    # the first sentence squeezed into 50 ms, the second one properly timed
+    text = "Ask not what your country can do for you. Ask what you can do for your country."
+    squeezed = [WordTiming(w.word, 0.0, 0.05, w.probability) if w.start < 2.4 else w for w in timed(text)]
+    pieces = split_chunk(text, 0.0, squeezed[-1].end, squeezed)
+    assert pieces[0].end - pieces[0].start < MIN_SECONDS_PER_CHARACTER * len(pieces[0].text)
+    assert collapsed(squeezed, pieces)
+    assert not collapsed([], [])
+
+
+def test_estimated_words_keep_the_words_and_spread_them_by_text_position() -> None:
+    at_once = [WordTiming(w.word, 3.0, 3.0, 0.5 + i / 100) for i, w in enumerate(timed(JFK))]
+    words = estimated_words(at_once, 2.0, 13.0)
+    assert [w.word for w in words] == [w.word for w in at_once]
+    assert [w.probability for w in words] == [w.probability for w in at_once]
+    assert words[0].start == 2.0 and words[-1].end == 13.0
+    assert all(a.end == b.start and a.start < a.end for a, b in itertools.pairwise(words))
+    share = len(words[0].word) / len(JFK)  # a word's share of the span is its share of the characters
+    assert words[0].end == pytest.approx(2.0 + 11.0 * share, abs=1e-3)
 
 
 @pytest.mark.parametrize("bad", [{"max_seconds": 0}, {"max_width": 1}])

@@ -1,7 +1,7 @@
 """The Starlette application: OpenAI's ``/v1/audio/transcriptions`` and ``/v1/models`` on one shared model.
 
 This module owns HTTP: routing, the API key, the upload limit, status codes and OpenAI's error shape. The
-model is passed in (no module globals); inference runs in :class:`~.worker.Transcriber`'s single thread.
+model is passed in (no module globals); inference runs in :class:`~.worker.Worker`'s single thread.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from qwen_whisper_server.schema import (
     subtitles,
     verbose_json,
 )
-from qwen_whisper_server.worker import QueueFull, Transcriber
+from qwen_whisper_server.worker import QueueFull, Worker
 
 logger = logging.getLogger("qwen_whisper_server.app")
 
@@ -70,7 +70,7 @@ def create_app(model: Whisper, options: ServerOptions) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
-        await asyncio.to_thread(api.transcriber.close)
+        await asyncio.to_thread(api.worker.close)
 
     app = Starlette(
         routes=[
@@ -83,7 +83,7 @@ def create_app(model: Whisper, options: ServerOptions) -> Starlette:
         exception_handlers={HTTPException: _http_error, Exception: _server_error},
         lifespan=lifespan,
     )
-    app.state.transcriber = api.transcriber
+    app.state.worker = api.worker
     return app
 
 
@@ -131,12 +131,12 @@ class _LimitedBody:
 
 
 class _Api:
-    """The endpoints, sharing one model, one :class:`Transcriber` and the options."""
+    """The endpoints, sharing one model, one :class:`Worker` and the options."""
 
     def __init__(self, model: Whisper, options: ServerOptions) -> None:
         self.model = model
         self.options = options
-        self.transcriber = Transcriber(model, options.max_queue)
+        self.worker = Worker(model, options.max_queue)
         self.created = int(time.time())
 
     async def transcriptions(self, request: Request) -> Response:
@@ -171,7 +171,7 @@ class _Api:
             raise RequestError(400, "word timestamps need the forced aligner, which this server was started without",
                                param="timestamp_granularities[]", code="unsupported_value")  # fmt: skip
         try:
-            result, duration = await self.transcriber.transcribe(upload.file, params)
+            result, duration = await self.worker.transcribe(upload.file, params)
         except QueueFull as e:
             raise RequestError(503, "The server is busy transcribing other requests; retry later.",
                                kind="server_error", code="server_busy",
@@ -229,10 +229,10 @@ class _Api:
             "model": self.options.model_id,
             # counted from the garbage collector's view of the process, not from our own bookkeeping
             "models_in_memory": sum(isinstance(o, Whisper) for o in gc.get_objects()),
-            "transcriptions": self.transcriber.completed,
-            "running": self.transcriber.running,
-            "waiting": self.transcriber.waiting,
-            "max_queue": self.transcriber.max_queue,
+            "transcriptions": self.worker.completed,
+            "running": self.worker.running,
+            "waiting": self.worker.waiting,
+            "max_queue": self.worker.max_queue,
         })  # fmt: skip
 
     def _card(self) -> ModelCard:

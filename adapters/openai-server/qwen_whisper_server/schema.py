@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypedDict
 
+from qwen_whisper_compat.results import ResultDict, SegmentDict, SegmentFields, WordSpan
 from qwen_whisper_compat.tokenizer import LANGUAGES, TO_LANGUAGE_CODE
 from qwen_whisper_compat.utils import WriteSRT, WriteVTT
 
@@ -34,41 +35,20 @@ class ErrorBody(TypedDict):
     error: ErrorDetail
 
 
-class Segment(TypedDict):
-    """OpenAI's ``TranscriptionSegment``."""
-
-    id: int
-    seek: int
-    start: float
-    end: float
-    text: str
-    tokens: list[int]
-    temperature: float
-    avg_logprob: float
-    compression_ratio: float
-    no_speech_prob: float
-
-
-class Word(TypedDict):
-    """OpenAI's ``TranscriptionWord``."""
-
-    word: str
-    start: float
-    end: float
-
-
 class _VerboseRequired(TypedDict):
     task: Literal["transcribe"]
     language: str
     duration: float
     text: str
-    segments: list[Segment]
+    #: OpenAI's ``TranscriptionSegment`` has exactly whisper's segment fields, ``words`` excepted.
+    segments: list[SegmentFields]
 
 
 class Verbose(_VerboseRequired, total=False):
     """OpenAI's ``TranscriptionVerbose`` (plus ``task``, which the hosted ``whisper-1`` also returns)."""
 
-    words: list[Word]
+    #: OpenAI's ``TranscriptionWord``: whisper's word without its probability.
+    words: list[WordSpan]
 
 
 class ModelCard(TypedDict):
@@ -201,7 +181,7 @@ def language_name(language: str) -> str:
     return LANGUAGES.get(code, language)
 
 
-def verbose_json(result: Mapping[str, Any], duration: float, words: bool) -> Verbose:
+def verbose_json(result: ResultDict, duration: float, words: bool) -> Verbose:
     """OpenAI's ``verbose_json`` for a whisper result; top-level ``words`` when ``words`` is true."""
     segments = result["segments"]
     body: Verbose = {
@@ -220,7 +200,7 @@ def verbose_json(result: Mapping[str, Any], duration: float, words: bool) -> Ver
     return body
 
 
-def _segment(s: Mapping[str, Any]) -> Segment:
+def _segment(s: SegmentDict) -> SegmentFields:
     return {
         "id": s["id"], "seek": s["seek"], "start": s["start"], "end": s["end"], "text": s["text"],
         "tokens": list(s["tokens"]), "temperature": s["temperature"], "avg_logprob": s["avg_logprob"],
@@ -228,7 +208,7 @@ def _segment(s: Mapping[str, Any]) -> Segment:
     }  # fmt: skip
 
 
-def subtitles(result: Mapping[str, Any], response_format: Literal["srt", "vtt"]) -> str:
+def subtitles(result: ResultDict, response_format: Literal["srt", "vtt"]) -> str:
     """The whisper writer's SRT or WebVTT file for a result."""
     writer = WriteSRT(".") if response_format == "srt" else WriteVTT(".")
     out = io.StringIO()

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 from qwen_whisper_compat import Whisper, load_audio
 from qwen_whisper_compat.audio import SAMPLE_RATE
+from qwen_whisper_compat.results import ResultDict
 from qwen_whisper_server.schema import TranscriptionRequest
 
 logger = logging.getLogger("qwen_whisper_server.worker")
@@ -31,7 +32,7 @@ class QueueFull(Exception):
         self.retry_after = retry_after
 
 
-class Transcriber:
+class Worker:
     """Runs transcriptions on one shared model, one at a time, in a dedicated thread.
 
     ``max_queue`` requests may wait behind the one being transcribed; one more is refused with
@@ -62,7 +63,7 @@ class Transcriber:
         """Admitted requests not yet started."""
         return max(self._admitted - 1, 0)
 
-    async def transcribe(self, audio: Any, request: TranscriptionRequest) -> tuple[dict[str, Any], float]:
+    async def transcribe(self, audio: Any, request: TranscriptionRequest) -> tuple[ResultDict, float]:
         """Decode ``audio`` (bytes or a binary file object) and transcribe it.
 
         Returns:
@@ -111,7 +112,7 @@ class Transcriber:
             self._average_seconds = 0.7 * self._average_seconds + 0.3 * elapsed
             self.completed += 1
 
-    def _transcribe(self, audio: Any, request: TranscriptionRequest) -> tuple[dict[str, Any], float]:
+    def _transcribe(self, audio: Any, request: TranscriptionRequest) -> tuple[ResultDict, float]:
         samples = load_audio(audio)
         duration = len(samples) / SAMPLE_RATE
         start = time.perf_counter()
@@ -130,4 +131,4 @@ def _call_soon(loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) ->
         pass
 
 
-__all__ = ["QueueFull", "Transcriber"]
+__all__ = ["QueueFull", "Worker"]
