@@ -70,6 +70,8 @@ def _decode_planar(file: AudioSource, sr: int) -> np.ndarray:
     if isinstance(source, os.PathLike):
         source = os.fspath(source)
     if isinstance(source, str) and not os.path.isfile(source):
+        if os.path.isdir(source):
+            raise AudioLoadError(f"{name} is a folder, not an audio file: pass the files in it")
         raise AudioLoadError(f"audio file {name} does not exist")
     chunks: list[np.ndarray] = []
     try:

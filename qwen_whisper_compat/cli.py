@@ -142,6 +142,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from qwen_whisper_compat.utils import get_writer
 
     output_dir = args.pop("output_dir")
+    problem = _output_dir_problem(output_dir)  # before the model loads (minutes on first use), creating nothing
+    if problem:
+        print(f"qwen-whisper: error: {problem}", file=sys.stderr)
+        return 1
     temperature = args.pop("temperature")
     increment = args.pop("temperature_increment_on_fallback")
     temperatures: tuple[float, ...] = (temperature,)
@@ -161,10 +165,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     except UnknownModelError as e:
         parser.error(str(e))
-    except (QwenWhisperError, ValueError) as e:
+    except (QwenWhisperError, ValueError, OSError) as e:
         print(f"qwen-whisper: error: {e}", file=sys.stderr)
         return 1
-    os.makedirs(output_dir, exist_ok=True)
+    try:
+        os.makedirs(output_dir, exist_ok=True)
+    except OSError as e:
+        model.close()
+        print(f"qwen-whisper: error: {_cannot_create(output_dir, e.strerror or type(e).__name__)}", file=sys.stderr)
+        return 1
     writer = get_writer(args.pop("output_format"), output_dir)
     writer_args = {name: args.pop(name) for name in WORD_OPTIONS}
     if not args["context"]:
@@ -174,16 +183,36 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.pop(name)  # defaults mean "nothing asked": no warning for them
     args.pop("task")
     failed = 0
-    for audio_path in args.pop("audio"):
-        try:
-            result = transcribe(model, audio_path, temperature=temperatures, **args)
-            writer(result, audio_path, **writer_args)
-        except (QwenWhisperError, ValueError, OSError) as e:
-            failed += 1
-            logger.debug("failure details", exc_info=True)
-            print(f"Skipping {audio_path} due to {type(e).__name__}: {e}", file=sys.stderr)
-    model.close()
+    try:
+        for audio_path in args.pop("audio"):
+            try:
+                result = transcribe(model, audio_path, temperature=temperatures, **args)
+                writer(result, audio_path, **writer_args)
+            except Exception as e:  # as whisper's CLI: any failure skips this file, the others go on
+                failed += 1
+                logger.debug("failure details", exc_info=True)
+                print(f"Skipping {audio_path} due to {type(e).__name__}: {e}", file=sys.stderr)
+    finally:
+        model.close()
     return 0 if not failed else 1
+
+
+def _output_dir_problem(folder: str) -> str:
+    """Why ``folder`` cannot be created (or written), or ``""``; nothing is created."""
+    path = os.path.abspath(folder)
+    existing = path
+    while not os.path.exists(existing) and existing != os.path.dirname(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        return _cannot_create(folder, f"{existing!r} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        verb = "write into" if existing == path else "create folders in"
+        return _cannot_create(folder, f"no permission to {verb} {existing!r}")
+    return ""
+
+
+def _cannot_create(folder: str, reason: str) -> str:
+    return f"cannot create the output folder {folder!r}: {reason}; pass another --output_dir"
 
 
 def _check_output_format(parser: argparse.ArgumentParser, output_format: str) -> None:
