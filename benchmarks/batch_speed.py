@@ -3,7 +3,7 @@ on the random-weight 0.6B shape (q8_0 decoder, int8 encoder: the default precisi
 
     python benchmarks/batch_speed.py --seconds 240 --threads 2 --batch-sizes 1 2 4 8
 
-The same audio (real speech from ../shared/audio, cut into 30 s chunks) is transcribed in a fresh process
+The same audio (real speech from tests/data/audio, cut into 30 s chunks) is transcribed in a fresh process
 per configuration, with a forced token count (4 per audio second, end of sequence ignored) so that every
 configuration decodes exactly the same number of tokens. Writes benchmarks/results/batch_speed.{json,md}.
 """

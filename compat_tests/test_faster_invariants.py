@@ -4,12 +4,10 @@ input, VAD options, hotwords. Exact texts are not portable (random tiny weights)
 
 from __future__ import annotations
 
-import os
 import types
 import warnings
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import numpy as np
 import pytest
@@ -18,9 +16,8 @@ from qwen_whisper_compat import BatchedInferencePipeline, WhisperModel, decode_a
 
 
 @pytest.fixture(scope="module")
-def model(model_env: dict[str, str]) -> Any:
-    with mock.patch.dict(os.environ, model_env):
-        m = WhisperModel("tiny", device="cpu", compute_type="default")
+def model(under_model_env: Any) -> Any:
+    m = under_model_env(WhisperModel, "tiny", device="cpu", compute_type="default")
     yield m
     m.model.close()
 
@@ -104,14 +101,14 @@ def test_vad(model: Any, shared_audio: Path) -> None:
 def spy_on_runs(model: Any, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     """The engine options of every transcription (the real engine still runs)."""
     runs: list[Any] = []
-    engine = model.model.engine
-    real = engine.segments
+    recognizer = model.model.recognizer
+    real = recognizer.segments
 
     def segments(samples: np.ndarray, run: Any, on_progress: Any = None) -> Any:
         runs.append(run)
         return real(samples, run, on_progress=on_progress)
 
-    monkeypatch.setattr(engine, "segments", segments)
+    monkeypatch.setattr(recognizer, "segments", segments)
     return runs
 
 

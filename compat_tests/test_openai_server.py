@@ -22,7 +22,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import multipart  # noqa: F401  (the server's dependencies: imported so a missing one fails here, not in a subprocess)
 import numpy as np
@@ -31,9 +30,9 @@ import pytest
 import srt
 import starlette  # noqa: F401
 import uvicorn  # noqa: F401
+from qwc_fixtures import install_distribution
 
 import qwen_whisper_compat
-from compat_tests.conftest import install_distribution
 from qwen_whisper_compat import load_audio
 from qwen_whisper_compat.tokenizer import LANGUAGES
 from qwen_whisper_compat.utils import WriteVTT
@@ -43,6 +42,7 @@ API_KEY = "sk-test-qwen-whisper-server"
 SEGMENT_KEYS = {"id", "seek", "start", "end", "text", "tokens", "temperature", "avg_logprob", "compression_ratio",
                 "no_speech_prob"}  # fmt: skip
 ERROR_KEYS = {"message", "type", "param", "code"}
+RESPONSE_FORMATS = ("json", "text", "srt", "vtt", "verbose_json")
 
 
 @dataclass
@@ -144,10 +144,9 @@ TEMPERATURE = 0.2
 
 
 @pytest.fixture(scope="module")
-def reference(model_env: dict[str, str], clip: tuple[str, bytes, str]) -> dict[str, Any]:
+def reference(under_model_env: Any, clip: tuple[str, bytes, str]) -> dict[str, Any]:
     """What the same model says in-process about ``clip``, with the options the requests below derive."""
-    with mock.patch.dict(os.environ, model_env):
-        model = qwen_whisper_compat.load_model("base", threads=THREADS)
+    model = under_model_env(qwen_whisper_compat.load_model, "base", threads=THREADS)
     try:
         result: dict[str, Any] = model.transcribe(clip[1], language="en", temperature=TEMPERATURE)
     finally:
@@ -310,8 +309,14 @@ def test_translation_is_refused(server: Server, jfk_path: Path) -> None:
     assert "not supported" in _error_of(caught.value)["message"]
 
 
-def test_one_model_in_memory(server: Server) -> None:
-    """Runs last: after every request above, the process still holds the one model it loaded at startup."""
+def test_one_model_in_memory(server: Server, clip: tuple[str, bytes, str]) -> None:
+    """After ten requests of every response format, the process still holds the one model it loaded at startup
+    (the test makes its own requests, so it holds alone and in any order)."""
+    client = server.client()
+    for response_format in RESPONSE_FORMATS * 2:
+        client.audio.transcriptions.create(
+            model="whisper-1", file=clip, language="en", temperature=TEMPERATURE, response_format=response_format
+        )
     status, health = server.get("/health")
     assert status == 200 and health["models_in_memory"] == 1, health
     assert health["transcriptions"] >= 10 and health["running"] == health["waiting"] == 0, health

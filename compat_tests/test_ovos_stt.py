@@ -13,8 +13,8 @@ from unittest import mock
 
 import numpy as np
 import pytest
+from qwc_fixtures import install_distribution
 
-from compat_tests.conftest import install_distribution
 from qwen_whisper_compat.audio import load_audio
 
 ADAPTER = Path(__file__).resolve().parents[1] / "adapters" / "ovos-stt"

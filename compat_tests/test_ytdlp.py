@@ -17,9 +17,8 @@ from typing import Any
 
 import pytest
 import srt
+from qwc_fixtures import install_distribution
 from yt_dlp.utils import PostProcessingError
-
-from compat_tests.conftest import install_distribution
 
 ADAPTER = Path(__file__).resolve().parents[1] / "adapters" / "yt-dlp"
 

@@ -61,7 +61,9 @@ def test_encoder_precisions_use_the_expected_onnx_ops(
         ("asr", "f32", {gguf.GGMLQuantizationType.F32}),
         ("asr", "f16", {gguf.GGMLQuantizationType.F16}),
         ("asr", "q8_0", {gguf.GGMLQuantizationType.Q8_0}),
-        ("asr_q4", "q4_k", {gguf.GGMLQuantizationType.Q4_K, gguf.GGMLQuantizationType.Q6_K}),
+        pytest.param(
+            "asr_q4", "q4_k", {gguf.GGMLQuantizationType.Q4_K, gguf.GGMLQuantizationType.Q6_K}, marks=pytest.mark.slow
+        ),
     ],
 )
 def test_decoder_precisions(
@@ -135,6 +137,7 @@ def test_manifest_records_source_hashes_and_dimensions(asr_ckpt: Path, converted
     assert manifest.languages[:2] == ("Chinese", "English")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("layout", ["vocab+merges", "tokenizer.json"])
 def test_both_tokenizer_layouts_give_the_same_vocabulary(
     asr_ckpt: Path, f16_reader: gguf.GGUFReader, tmp_path: Path, layout: str
@@ -200,6 +203,7 @@ sys.exit(rc)
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("encoder", "decoder"), [("fp16", "q8_0"), ("int8", "f16"), ("int4", "q4_k")])
 def test_converter_runs_with_torch_unimportable(
     aligner_ckpt: Path, tmp_path: Path, encoder: str, decoder: str

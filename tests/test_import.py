@@ -67,7 +67,7 @@ except SystemExit:
 
 @pytest.mark.parametrize("command", ["import qwen_whisper_compat", HELP])
 def test_import_and_help_load_no_plugin(command: str) -> None:
-    from compat_tests.conftest import install_distribution
+    from qwc_fixtures import install_distribution
 
     install_distribution(Path(__file__).parent / "plugins" / "qwc-test-plugin")  # a plugin that could be loaded
     probe = PLUGIN_PROBE.format(command=command)

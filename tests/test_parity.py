@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import tiny_models
 import torch
-from conftest import ALIGN_CASES
+from qwc_fixtures import ALIGN_CASES
 
 from qwen_whisper_compat.engine.decoder import GGUFDecoder
 from qwen_whisper_compat.engine.encoder import AudioEncoder
@@ -48,7 +48,7 @@ def clips(jfk: np.ndarray, zh20s: np.ndarray) -> dict[str, np.ndarray]:
 @pytest.fixture(scope="session")
 def official_for(official_asr, tiny_checkpoint: Callable[..., Path]):  # type: ignore[no-untyped-def]
     """Factory: the official Qwen3ASRModel for a tiny checkpoint variant (cached)."""
-    from conftest import load_official
+    from qwc_fixtures import load_official
     from qwen_asr import Qwen3ASRModel
 
     cache = {("asr", "bf16"): official_asr}
@@ -141,7 +141,7 @@ def test_windowing_is_visible_to_the_encoder_parity_test(
 ENCODER_BOUNDS = {"fp16": 0.9999, "int8": 0.995, "int4": 0.93}
 
 
-@pytest.mark.parametrize("variant", ["asr", "asr_q4"])
+@pytest.mark.parametrize("variant", ["asr", pytest.param("asr_q4", marks=pytest.mark.slow)])
 @pytest.mark.parametrize("precision", sorted(ENCODER_BOUNDS))
 def test_quantized_encoder_cosine(
     tiny_checkpoint: Callable[..., Path],
@@ -248,6 +248,7 @@ def test_greedy_continuation_identical_for_32_tokens(
     assert got == expected
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("precision", "bound"), [("q8_0", 0.99), ("q4_k", 0.85)])
 def test_quantized_decoder_logits_stay_close(
     tiny_checkpoint: Callable[..., Path],

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import subprocess
 import sys
 import textwrap
 from collections.abc import Callable, Iterator
@@ -16,13 +14,13 @@ from typing import Any
 
 import numpy as np
 import pytest
+from qwc_fixtures import install_distribution, run_cli
 
 import qwen_whisper_compat as whisper
-from compat_tests.conftest import install_distribution
 from qwen_whisper_compat import plugins
 from qwen_whisper_compat.errors import UnknownModelError, UnsupportedOptionError
 from qwen_whisper_compat.postprocess import apply, realign_words
-from qwen_whisper_compat.runner import WordTiming
+from qwen_whisper_compat.recognizer import WordTiming
 from qwen_whisper_compat.utils import WRITERS, WriteSRT, get_writer
 
 TEST_PLUGIN = Path(__file__).parent / "plugins" / "qwc-test-plugin"
@@ -58,14 +56,6 @@ def use_plugins(monkeypatch: pytest.MonkeyPatch, test_plugin: str) -> Iterator[C
     use(test_plugin)
     yield use
     plugins.reset_plugins()  # leave no plugin of this test registered in the process-wide manager
-
-
-def run_cli(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    full_env = {**os.environ, **env, "PYTHONUTF8": "1", "PYTHONIOENCODING": "utf-8"}
-    return subprocess.run(
-        [sys.executable, "-m", "qwen_whisper_compat", *args],
-        capture_output=True, text=True, encoding="utf-8", env=full_env, cwd=cwd, timeout=900,
-    )  # fmt: skip
 
 
 # ------------------------------------------------------------------------------------------ registries
@@ -295,7 +285,7 @@ def test_transcribe_postprocess(
     assert result["segments"] and result["text"] == "".join(s["text"] for s in result["segments"])
     assert [s["text"] for s in result["segments"]] == postprocessed(plain["segments"])
     for segment in result["segments"]:
-        assert segment["tokens"] == tiny_whisper.engine.transcriber.tokenize(segment["text"])
+        assert segment["tokens"] == tiny_whisper.recognizer.transcriber.tokenize(segment["text"])
         if word_timestamps:
             assert "".join(w["word"] for w in segment["words"]) == segment["text"]
     # a callable works too; one that empties every segment leaves none

@@ -3,6 +3,8 @@ model attributes, detect_language/decode, subtitle-sized segments, and the offli
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import re
 import shutil
@@ -10,6 +12,7 @@ import subprocess
 import sys
 import textwrap
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +50,7 @@ def spread_aligner(tiny_whisper: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     def align(audio: np.ndarray, text: str, language: str, offset: float = 0.0) -> list[Any]:
         return _estimated_units(text, offset, offset + len(audio) / 16000)
 
-    monkeypatch.setattr(tiny_whisper.engine.transcriber.aligner, "align", align)
+    monkeypatch.setattr(tiny_whisper.recognizer.transcriber.aligner, "align", align)
 
 
 @pytest.fixture(scope="module")
@@ -91,12 +94,33 @@ def test_word_timestamps_on_every_segment(tiny_whisper: Any, jfk: np.ndarray) ->
 def test_two_minute_clip_segments_stay_small(
     tiny_whisper: Any, two_minutes: np.ndarray, align: bool, spread_aligner: None
 ) -> None:
+    # the random tiny model writes ~100 characters per second of audio, and how many depends on the CPU's
+    # kernels; a token cap keeps the text of a chunk to a few segments, so their durations can be seen
     result = tiny_whisper.transcribe(
-        two_minutes, language="en", temperature=0.0, align_segments=align, segment_max_seconds=8.0
+        two_minutes, language="en", temperature=0.0, align_segments=align, segment_max_seconds=8.0, sample_len=32
     )
     assert len(result["segments"]) >= 15  # 120 s cut into pieces of at most 8 s
     check_segments(result, 120.0, max_seconds=8.0)
     assert max(s["end"] - s["start"] for s in result["segments"]) > 2.0  # real durations, not collapsed ones
+
+
+def test_collapsed_aligner_times_fall_back_to_estimates(
+    tiny_whisper: Any, two_minutes: np.ndarray, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The tiny random aligner puts every word of a chunk at one instant (the real one does it on some inputs):
+    those chunks are timed as without an aligner, so no subtitle has zero length and words do not pile up."""
+    with caplog.at_level(logging.DEBUG, logger="qwen_whisper_compat.recognizer"):
+        result = tiny_whisper.transcribe(
+            two_minutes[: 45 * 16000], language="en", temperature=0.0, word_timestamps=True
+        )
+    assert len(result["segments"]) >= 4
+    check_segments(result, 45.0)
+    for s in result["segments"]:
+        assert s["end"] > s["start"], s
+        assert s["words"][-1]["end"] > s["words"][0]["start"], s["words"]
+        assert all(w["start"] <= w["end"] for w in s["words"])
+        assert "".join(w["word"] for w in s["words"]) == s["text"]
+    assert "estimating the times from the text" in caplog.text
 
 
 def test_language_detection_reports_a_whisper_code(tiny_whisper: Any, jfk: np.ndarray) -> None:
@@ -122,6 +146,48 @@ def test_keyword_handling(tiny_whisper: Any, jfk: np.ndarray) -> None:
     assert len(beam) == 1  # warned once per process, never silently dropped
 
 
+@contextlib.contextmanager
+def reported_here(entry: str) -> Iterator[None]:
+    """The block warns about an ignored option (first use in this process), and the warning names this file."""
+    from qwen_whisper_compat import options
+
+    options._warned.clear()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    ignored = [w for w in caught if "qwen_whisper_compat ignores" in str(w.message)]
+    assert ignored, entry
+    assert {Path(w.filename) for w in ignored} == {Path(__file__)}, (entry, [w.filename for w in ignored])
+
+
+def test_ignored_option_warnings_point_at_the_callers_line(
+    tiny_whisper: Any, model_env: dict[str, str], jfk: np.ndarray
+) -> None:
+    """Each entry point reports an ignored option at the line that passed it, not inside this package (the
+    calls are made right here, not through a helper, so that the reported frame must be this test's)."""
+    from unittest import mock
+
+    from qwen_whisper_compat import WhisperModel
+
+    second = jfk[:16000]
+    mel = whisper.log_mel_spectrogram(second, tiny_whisper.dims.n_mels)
+    with reported_here("transcribe()"):
+        whisper.transcribe(tiny_whisper, second, language="en", temperature=0.0, beam_size=2)
+    with reported_here("model.transcribe"):
+        tiny_whisper.transcribe(second, language="en", temperature=0.0, beam_size=2)
+    with reported_here("decode"):
+        whisper.decode(tiny_whisper, mel, whisper.DecodingOptions(language="en", beam_size=2))
+    with reported_here("model.decode"):
+        tiny_whisper.decode(mel, language="en", beam_size=2)
+    with mock.patch.dict(os.environ, model_env), reported_here("WhisperModel(...)"):
+        faster = WhisperModel("tiny", num_workers=2)
+    try:
+        with reported_here("WhisperModel.transcribe"):
+            faster.transcribe(second, language="en", beam_size=2)
+    finally:
+        faster.model.close()
+
+
 def test_clip_timestamps_limit_the_segments(tiny_whisper: Any, jfk: np.ndarray) -> None:
     result = tiny_whisper.transcribe(
         jfk, language="en", temperature=0.0, clip_timestamps="2,5.5,8", align_segments=False
@@ -138,7 +204,7 @@ def test_model_attributes_and_low_level_calls(tiny_whisper: Any, jfk: np.ndarray
     assert tiny_whisper.to("cpu") is tiny_whisper and tiny_whisper.cuda() is tiny_whisper
     assert tiny_whisper.device == "cpu" and tiny_whisper.device.type == "cpu"
     assert tiny_whisper.dims.n_mels == 128
-    assert tiny_whisper.is_multilingual and tiny_whisper.num_languages == len(tiny_whisper.engine.languages)
+    assert tiny_whisper.is_multilingual and tiny_whisper.num_languages == len(tiny_whisper.recognizer.languages)
     mel = whisper.log_mel_spectrogram(whisper.pad_or_trim(jfk), tiny_whisper.dims.n_mels)
     assert mel.shape == (128, 3000)
     code, probs = tiny_whisper.detect_language(mel)
@@ -157,11 +223,8 @@ def test_empty_audio_gives_no_segments(tiny_whisper: Any) -> None:
     assert result["segments"] == [] and result["text"] == ""
 
 
-def test_word_timestamps_without_aligner_is_a_clear_error(model_env: dict[str, str], jfk: np.ndarray) -> None:
-    from unittest import mock
-
-    with mock.patch.dict(os.environ, model_env):
-        model = whisper.load_model("base", aligner=False)
+def test_word_timestamps_without_aligner_is_a_clear_error(under_model_env: Any, jfk: np.ndarray) -> None:
+    model = under_model_env(whisper.load_model, "base", aligner=False)
     try:
         with pytest.raises(UnsupportedOptionError, match="aligner"):
             model.transcribe(jfk, word_timestamps=True)
@@ -232,8 +295,8 @@ def test_keywords_reach_the_engine(tiny_whisper: Any, jfk: np.ndarray, monkeypat
         seen.append(run)
         return iter(())
 
-    monkeypatch.setattr(tiny_whisper.engine, "segments", fake_segments)
-    monkeypatch.setattr(tiny_whisper.engine, "language_probs", lambda samples: {"en": 1.0})
+    monkeypatch.setattr(tiny_whisper.recognizer, "segments", fake_segments)
+    monkeypatch.setattr(tiny_whisper.recognizer, "language_probs", lambda samples: {"en": 1.0})
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # none of these is ignored
         tiny_whisper.transcribe(
