@@ -386,7 +386,11 @@ def _transcribe(
 
 
 def _segments(
-    recognizer: Recognizer, samples: np.ndarray, run: RunOptions, mapping: SpeechTimestampsMap | None, log_progress: bool
+    recognizer: Recognizer,
+    samples: np.ndarray,
+    run: RunOptions,
+    mapping: SpeechTimestampsMap | None,
+    log_progress: bool,
 ) -> Iterator[Segment]:
     if samples.size == 0:
         return

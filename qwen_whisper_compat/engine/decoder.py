@@ -420,7 +420,7 @@ class GGUFDecoder:
         try:
             self.eval_embeddings(embeds, 0, rows)
         finally:
-            captured = self._capture.stop(self.n_embd)
+            captured = self._capture.stop()
         if captured.shape[0] != len(rows):
             raise DecodingError(f"llama.cpp returned {captured.shape[0]} hidden states for {len(rows)} rows")
         return captured

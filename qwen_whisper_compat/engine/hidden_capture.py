@@ -35,6 +35,7 @@ class HiddenCapture:
         #: Hidden states captured since the last :meth:`start`, one array per graph split.
         self.rows: list[np.ndarray] = []
         self.active = False
+        self.n_embd = n_embd
 
         def callback(tensor: int, ask: bool, user_data: int) -> bool:
             if ask:  # do we want to see this node?
@@ -52,9 +53,9 @@ class HiddenCapture:
         """Capture the next evaluations."""
         self.rows, self.active = [], True
 
-    def stop(self, n_embd: int) -> np.ndarray:
+    def stop(self) -> np.ndarray:
         """Stop capturing; the hidden states captured, ``[n, n_embd]``."""
         self.active = False
-        captured = np.concatenate(self.rows) if self.rows else np.empty((0, n_embd), dtype=np.float32)
+        captured = np.concatenate(self.rows) if self.rows else np.empty((0, self.n_embd), dtype=np.float32)
         self.rows = []
         return captured
