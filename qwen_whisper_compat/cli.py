@@ -14,6 +14,7 @@ not whisper's, for ``--postprocess``, or for a ``--model`` name the hub does not
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import sys
@@ -30,11 +31,14 @@ logger = logging.getLogger("qwen_whisper_compat.cli")
 WORD_OPTIONS = ("highlight_words", "max_line_count", "max_line_width", "max_words_per_line")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(
+    prog: str = "qwen-whisper",
+    description: str = "Transcribe audio with Qwen3-ASR; the command line of openai-whisper.",
+) -> argparse.ArgumentParser:
     """whisper's argument parser, plus our own flags."""
     p = argparse.ArgumentParser(
-        prog="qwen-whisper",
-        description="Transcribe audio with Qwen3-ASR; the command line of openai-whisper.",
+        prog=prog,
+        description=description,
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     add = p.add_argument
@@ -114,13 +118,28 @@ def build_parser() -> argparse.ArgumentParser:
     return p  # fmt: skip
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; returns the exit status."""
-    parser = build_parser()
-    args: dict[str, Any] = vars(parser.parse_args(argv))
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
-    # first use of a model name downloads and converts for minutes: say so (the download shows its own bars)
-    logging.getLogger("qwen_whisper_compat.hub").setLevel(logging.INFO)
+@dataclasses.dataclass(frozen=True)
+class CliJob:
+    """What one command line asks for, checked: the keywords of ``load_model``, ``transcribe`` and the writers.
+
+    ``qwen-whisper-batch`` parses the same flags and runs the same job on many workers, so both commands give
+    the same outputs for the same options.
+    """
+
+    audio: tuple[str, ...]
+    output_dir: str
+    output_format: str
+    #: keywords of :func:`~qwen_whisper_compat.model.load_model` (the model name as ``name``)
+    load: dict[str, Any]
+    #: keywords of :func:`~qwen_whisper_compat.transcribe.transcribe` besides the model and the audio
+    transcribe: dict[str, Any]
+    #: the word-level line options of the subtitle writers
+    writer_args: dict[str, Any]
+
+
+def plan(parser: argparse.ArgumentParser, args: dict[str, Any]) -> CliJob:
+    """The job ``args`` (parsed by :func:`build_parser`'s parser) describe; usage errors exit through ``parser``."""
+    args = dict(args)
     if not args["word_timestamps"]:
         for option in WORD_OPTIONS:
             if args[option]:
@@ -136,45 +155,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     if postprocess:
         args["postprocess"] = postprocess
 
-    from qwen_whisper_compat.model import load_model
     from qwen_whisper_compat.segments import SegmentLimits
-    from qwen_whisper_compat.transcribe import transcribe
-    from qwen_whisper_compat.utils import get_writer
 
-    output_dir = args.pop("output_dir")
-    problem = _output_dir_problem(output_dir)  # before the model loads (minutes on first use), creating nothing
-    if problem:
-        print(f"qwen-whisper: error: {problem}", file=sys.stderr)
-        return 1
     temperature = args.pop("temperature")
     increment = args.pop("temperature_increment_on_fallback")
     temperatures: tuple[float, ...] = (temperature,)
     if increment is not None:
         n = int((1.0 + 1e-6 - temperature) // increment) + 1 if increment > 0 else 1
         temperatures = tuple(round(temperature + i * increment, 6) for i in range(max(1, n)))
-    try:
-        model = load_model(
-            args.pop("model"),
-            device=args.pop("device"),
-            download_root=args.pop("model_dir"),
-            aligner=args.pop("aligner_model"),
-            threads=args.pop("threads") or 0,
-            local_files_only=args.pop("local_files_only"),
-            segment_limits=SegmentLimits(args.pop("segment_max_seconds"), args.pop("segment_max_width")),
-            precision=args.pop("precision"),
-        )
-    except UnknownModelError as e:
-        parser.error(str(e))
-    except (QwenWhisperError, ValueError, OSError) as e:
-        print(f"qwen-whisper: error: {e}", file=sys.stderr)
-        return 1
-    try:
-        os.makedirs(output_dir, exist_ok=True)
-    except OSError as e:
-        model.close()
-        print(f"qwen-whisper: error: {_cannot_create(output_dir, e.strerror or type(e).__name__)}", file=sys.stderr)
-        return 1
-    writer = get_writer(args.pop("output_format"), output_dir)
+    load = {
+        "name": args.pop("model"),
+        "device": args.pop("device"),
+        "download_root": args.pop("model_dir"),
+        "aligner": args.pop("aligner_model"),
+        "threads": args.pop("threads") or 0,
+        "local_files_only": args.pop("local_files_only"),
+        "segment_limits": SegmentLimits(args.pop("segment_max_seconds"), args.pop("segment_max_width")),
+        "precision": args.pop("precision"),
+    }
+    output_dir = args.pop("output_dir")
+    output_format = args.pop("output_format")
     writer_args = {name: args.pop(name) for name in WORD_OPTIONS}
     if not args["context"]:
         args.pop("context")
@@ -182,12 +182,48 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args[name] == parser.get_default(name):
             args.pop(name)  # defaults mean "nothing asked": no warning for them
     args.pop("task")
+    audio = tuple(args.pop("audio"))
+    return CliJob(audio, output_dir, output_format, load, {"temperature": temperatures, **args}, writer_args)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit status."""
+    parser = build_parser()
+    args: dict[str, Any] = vars(parser.parse_args(argv))
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    # first use of a model name downloads and converts for minutes: say so (the download shows its own bars)
+    logging.getLogger("qwen_whisper_compat.hub").setLevel(logging.INFO)
+    job = plan(parser, args)
+
+    from qwen_whisper_compat.model import load_model
+    from qwen_whisper_compat.transcribe import transcribe
+    from qwen_whisper_compat.utils import get_writer
+
+    problem = output_dir_problem(job.output_dir)  # before the model loads (minutes on first use), creating nothing
+    if problem:
+        print(f"qwen-whisper: error: {problem}", file=sys.stderr)
+        return 1
+    try:
+        model = load_model(**job.load)
+    except UnknownModelError as e:
+        parser.error(str(e))
+    except (QwenWhisperError, ValueError, OSError) as e:
+        print(f"qwen-whisper: error: {e}", file=sys.stderr)
+        return 1
+    try:
+        os.makedirs(job.output_dir, exist_ok=True)
+    except OSError as e:
+        model.close()
+        reason = cannot_create(job.output_dir, e.strerror or type(e).__name__)
+        print(f"qwen-whisper: error: {reason}", file=sys.stderr)
+        return 1
+    writer = get_writer(job.output_format, job.output_dir)
     failed = 0
     try:
-        for audio_path in args.pop("audio"):
+        for audio_path in job.audio:
             try:
-                result = transcribe(model, audio_path, temperature=temperatures, **args)
-                writer(result, audio_path, **writer_args)
+                result = transcribe(model, audio_path, **job.transcribe)
+                writer(result, audio_path, **job.writer_args)
             except Exception as e:  # as whisper's CLI: any failure skips this file, the others go on
                 failed += 1
                 logger.debug("failure details", exc_info=True)
@@ -197,21 +233,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0 if not failed else 1
 
 
-def _output_dir_problem(folder: str) -> str:
+def output_dir_problem(folder: str) -> str:
     """Why ``folder`` cannot be created (or written), or ``""``; nothing is created."""
     path = os.path.abspath(folder)
     existing = path
     while not os.path.exists(existing) and existing != os.path.dirname(existing):
         existing = os.path.dirname(existing)
     if not os.path.isdir(existing):
-        return _cannot_create(folder, f"{existing!r} is a file, not a folder")
+        return cannot_create(folder, f"{existing!r} is a file, not a folder")
     if not os.access(existing, os.W_OK | os.X_OK):
         verb = "write into" if existing == path else "create folders in"
-        return _cannot_create(folder, f"no permission to {verb} {existing!r}")
+        return cannot_create(folder, f"no permission to {verb} {existing!r}")
     return ""
 
 
-def _cannot_create(folder: str, reason: str) -> str:
+def cannot_create(folder: str, reason: str) -> str:
     return f"cannot create the output folder {folder!r}: {reason}; pass another --output_dir"
 
 

@@ -13,7 +13,8 @@ Leaves also subclass the matching builtin so that callers written for whisper (`
     ├── UnsupportedOptionError (ValueError)    an option or value the engine cannot honour
     ├── DecodingError (RuntimeError)           llama.cpp failed while decoding, or the model was closed
     ├── MissingDependencyError (ImportError)   an optional package a feature needs is not installed
-    └── SileroUnavailableError (RuntimeError)  the Silero VAD session cannot be created
+    ├── SileroUnavailableError (RuntimeError)  the Silero VAD session cannot be created
+    └── BatchError (RuntimeError)              a batch job cannot start or go on (its folder, its cluster)
 
 This module imports nothing.
 """
@@ -69,8 +70,14 @@ class SileroUnavailableError(QwenWhisperError, RuntimeError):
     """The Silero VAD session cannot be created (onnxruntime missing or broken, model file missing or damaged)."""
 
 
+class BatchError(QwenWhisperError, RuntimeError):
+    """A batch job cannot start or go on: its output folder is unusable or taken by another job, no input was
+    given, or the Ray cluster cannot be reached. (One input that fails is a ``failed`` row, not this.)"""
+
+
 __all__ = [
     "AudioLoadError",
+    "BatchError",
     "CheckpointError",
     "ConversionError",
     "DecodingError",

@@ -19,12 +19,18 @@ logger = logging.getLogger("qwen_whisper_compat.hub")
 
 
 @contextlib.contextmanager
-def locked(path: Path) -> Iterator[None]:
-    """Hold an exclusive lock on ``path`` (created if needed). The OS drops it if the process dies."""
+def locked(path: Path, *, wait: bool = True) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` (created if needed). The OS drops it if the process dies.
+
+    Raises:
+        BlockingIOError: ``wait=False`` and another process holds the lock.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
     try:
         if not _try_lock(fd):
+            if not wait:
+                raise BlockingIOError(f"{path} is locked by another process")
             logger.info("waiting for another process to finish (lock %s)", path)
             _lock(fd)
         try:

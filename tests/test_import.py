@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pytest
 
-HEAVY = ("onnxruntime", "llama_cpp", "torch", "transformers", "onnx", "gguf", "av")
+HEAVY = ("onnxruntime", "llama_cpp", "torch", "transformers", "onnx", "gguf", "av", "ray", "pyarrow")
 
 PROBE = f"""
 import sys
 import qwen_whisper_compat
 import qwen_whisper_compat.engine.modeldir, qwen_whisper_compat.engine.prompt, qwen_whisper_compat.errors
+import qwen_whisper_compat.batch, qwen_whisper_compat.batch.cli
 loaded = sorted(m for m in {HEAVY!r} if m in sys.modules)
 print(",".join(loaded))
 """

@@ -1,0 +1,232 @@
+"""``qwen-whisper-batch`` and :func:`transcribe_corpus` on real Ray clusters.
+
+One two-node cluster (``ray.cluster_utils.Cluster``, two raylets on this machine) serves the module; the
+command runs as a subprocess connected to it with ``--address``, as on a real cluster, and its outputs are
+compared byte for byte with ``qwen-whisper``'s on the same clips. One test lets the command start its own
+local cluster, as on a laptop.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psutil
+import pyarrow.parquet as pq
+import pytest
+from qwc_fixtures import run_cli
+
+from qwen_whisper_compat.batch.inputs import expand
+
+FORMATS = ("json", "srt", "tsv", "txt", "vtt")
+#: The clips of the corpus, by the stem ``qwen-whisper`` names their reference outputs with.
+CLIPS = {
+    "jfk": "jfk.flac",
+    "libri": "librispeech_1995-1837-0001.wav",
+    "zh": "aishell_BAC009S0724W0121.wav",
+    "hot": "hotwords.mp3",
+}
+
+
+def _batch(args: list[str], env: dict[str, str], cwd: Path, **kwargs: object) -> subprocess.Popen[str]:
+    full_env = {**os.environ, **env, "PYTHONUTF8": "1", "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "qwen_whisper_compat.batch", *args], env=full_env, cwd=cwd, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs,  # type: ignore[call-overload]
+    )  # fmt: skip
+
+
+def _finish(proc: subprocess.Popen[str], timeout: float = 600) -> tuple[int, str]:
+    try:
+        _, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _, err = proc.communicate()
+        pytest.fail(f"qwen-whisper-batch did not finish in {timeout} s:\n{err[-3000:]}")
+    return proc.returncode, err
+
+
+def _journal(out: Path) -> list[dict[str, object]]:
+    path = out / ".qwen-whisper-batch" / "journal.jsonl"
+    if not path.is_file():
+        return []
+    entries = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            entries.append(json.loads(line))
+        except ValueError:
+            pass
+    return entries
+
+
+def _wait_for(condition: Callable[[], bool], proc: subprocess.Popen[str], timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if proc.poll() is not None:
+            pytest.fail(f"the job ended before the test could interrupt it:\n{proc.stderr.read()[-3000:]}")  # type: ignore[union-attr]
+        if time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail("timed out waiting for the job to make progress")
+        time.sleep(0.1)
+
+
+def _manifest(out: Path) -> dict[str, dict[str, object]]:
+    """The manifest by input path; the Parquet and JSON-lines copies must agree."""
+    lines = [json.loads(line) for line in (out / "manifest.jsonl").read_text(encoding="utf-8").splitlines()]
+    table = pq.read_table(out / "manifest.parquet").to_pylist()
+    assert table == lines
+    rows = {row["path"]: row for row in lines}
+    assert len(rows) == len(lines), "one row per input"
+    return rows
+
+
+def _mtimes(folder: Path) -> dict[str, int]:
+    return {
+        str(p.relative_to(folder)): p.stat().st_mtime_ns
+        for p in folder.rglob("*") if p.is_file() and not p.name.startswith("manifest.")
+        and ".qwen-whisper-batch" not in p.parts
+    }  # fmt: skip
+
+
+# ------------------------------------------------------------------------------------------------ fixtures
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[str]:
+    """A two-node Ray cluster on this machine (2 + 2 logical CPUs); its address."""
+    from ray.cluster_utils import Cluster
+
+    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 2, "include_dashboard": False})
+    try:
+        c.add_node(num_cpus=2)
+        c.wait_for_nodes()
+        yield c.address
+    finally:
+        c.shutdown()
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory, shared_audio: Path) -> tuple[Path, dict[str, str], list[Path]]:
+    """20 inputs in nested folders with repeated names, two corrupt files and an empty one.
+
+    Returns the folder, each good input's relative path -> the clip stem it copies, and the bad inputs.
+    """
+    root = tmp_path_factory.mktemp("corpus")
+    layout = {}
+    stems = list(CLIPS)
+    for i in range(17):
+        stem = stems[i % len(stems)]
+        suffix = Path(CLIPS[stem]).suffix
+        # the same file name in many folders, and two names that differ only in their extension
+        relative = f"show{i % 3}/season{i % 2}/episode{suffix}" if i < 12 else f"extra/{stem}{i}{suffix}"
+        while relative in layout:
+            relative = relative.replace("episode", "episode-b")
+        layout[relative] = stem
+    layout["show0/season0/episode.mp3"] = "hot"
+    for relative, stem in layout.items():
+        (root / relative).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(shared_audio / CLIPS[stem], root / relative)
+    bad = [root / "show1" / "broken.mp3", root / "extra" / "truncated.flac", root / "show2" / "empty.wav"]
+    bad[0].write_bytes(b"this is not audio at all\n" * 20)
+    bad[1].write_bytes((shared_audio / "jfk.flac").read_bytes()[:200])
+    bad[2].write_bytes(b"")
+    (root / "show1" / "notes.txt.bak").write_text("not an input")  # not an audio extension: ignored
+    assert len(layout) + len(bad) == 21
+    return root, layout, bad
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory, model_env: dict[str, str], shared_audio: Path) -> Path:
+    """``qwen-whisper``'s outputs of each clip, under the clip's stem, run as a 1-CPU Ray worker runs: one
+    thread, and ``OMP_NUM_THREADS=1``, which Ray sets for its workers (the last bits of some sums depend on
+    it, and the tiny random model's text on those bits)."""
+    clips = tmp_path_factory.mktemp("clips")
+    for stem, name in CLIPS.items():
+        shutil.copyfile(shared_audio / name, clips / f"{stem}{Path(name).suffix}")
+    out = tmp_path_factory.mktemp("reference")
+    proc = run_cli(["--model", "base", "--threads", "1", "-o", str(out), *sorted(str(p) for p in clips.iterdir())],
+                   {**model_env, "OMP_NUM_THREADS": "1"}, clips)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    return out
+
+
+def _expected_outputs(relative: str, layout: dict[str, str]) -> list[str]:
+    """Where ``qwen-whisper-batch`` writes the outputs of ``relative``: the extension is kept only when two
+    inputs of one folder share a stem."""
+    stem = str(Path(relative).with_suffix(""))
+    clash = sum(1 for other in layout if str(Path(other).with_suffix("")) == stem) > 1
+    base = relative if clash else stem
+    return [f"{base}.{ext}" for ext in FORMATS]
+
+
+def _check_outputs(out: Path, layout: dict[str, str], reference: Path, root: Path) -> None:
+    rows = _manifest(out)
+    for relative, stem in layout.items():
+        row = rows[str(root / relative)]
+        assert row["status"] in ("done", "skipped"), row
+        written = sorted(str(Path(p).relative_to(out)) for p in row["outputs"])  # type: ignore[union-attr]
+        assert written == sorted(_expected_outputs(relative, layout))
+        for path in written:
+            ext = path.rsplit(".", 1)[1]
+            assert (out / path).read_bytes() == (reference / f"{stem}.{ext}").read_bytes(), path
+
+
+# ---------------------------------------------------------------------------------------------------- tests
+def test_inputs_mirror_folders_and_keep_extensions_only_where_stems_clash(tmp_path: Path) -> None:
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    for name in ("a/x.mp3", "a/b/x.mp3", "a/b/y.wav", "a/b/y.flac", "a/b/.hidden.wav", "a/readme.md"):
+        (tmp_path / name).write_bytes(b"1")
+    listing = tmp_path / "more.txt"
+    listing.write_text("# a list file\nsolo.ogg\n\nfile://" + str(tmp_path / "a" / "x.mp3") + "\n")
+    (tmp_path / "solo.ogg").write_bytes(b"2")
+    keys = {i.uri: i.key for i in expand([str(tmp_path / "a"), str(listing), str(tmp_path / "missing.wav")])}
+    a = tmp_path / "a"
+    assert keys == {
+        str(a / "b" / "x.mp3"): "a/b/x", str(a / "b" / "y.flac"): "a/b/y.flac", str(a / "b" / "y.wav"): "a/b/y.wav",
+        str(a / "x.mp3"): "a/x", str(tmp_path / "solo.ogg"): "solo", str(tmp_path / "missing.wav"): "missing",
+    }  # fmt: skip
+    problems = {i.key: i.problem for i in expand([str(tmp_path / "missing.wav")])}
+    assert "does not exist" in problems["missing"]
+
+
+def test_corpus_on_two_nodes_with_a_worker_killed_then_a_rerun_skips_everything(
+    tmp_path: Path, cluster: str, corpus: tuple[Path, dict[str, str], list[Path]], reference: Path,
+    model_env: dict[str, str],
+) -> None:  # fmt: skip
+    root, layout, bad = corpus
+    out = tmp_path / "out"
+    args = [str(root), "--model", "base", "-o", str(out), "--address", cluster, "--workers", "2",
+            "--threads-per-worker", "1"]  # fmt: skip
+    proc = _batch(args, model_env, tmp_path)
+    _wait_for(lambda: len(_journal(out)) >= 2, proc)
+    # the worker that wrote the first result: a Ray actor process (Ray names it ray::MapWorker)
+    pid = int(str(_journal(out)[0]["worker"]).rsplit(":", 1)[1])
+    assert "MapWorker" in " ".join(psutil.Process(pid).cmdline())
+    os.kill(pid, signal.SIGKILL)
+    code, err = _finish(proc)
+    assert code == 1, err  # the bad files failed
+    rows = _manifest(out)
+    assert len(rows) == 21
+    _check_outputs(out, layout, reference, root)
+    assert {row["status"] for path, row in rows.items() if Path(path) not in bad} == {"done"}
+    assert len({row["node"] for row in rows.values() if row["status"] == "done"}) == 2, "work spread on both nodes"
+    for path in bad:
+        row = rows[str(path)]
+        assert row["status"] == "failed" and row["outputs"] == []
+        assert str(row["error"]).startswith("AudioLoadError: ") and str(path) in str(row["error"])
+        assert f"Failed {path}: AudioLoadError" in err
+    assert "18 done, 0 skipped, 3 failed" in err
+
+    before = _mtimes(out)
+    code, err = _finish(_batch(args, model_env, tmp_path))
+    assert code == 1, err
+    rows = _manifest(out)
+    assert {row["status"] for path, row in rows.items() if Path(path) not in bad} == {"skipped"}
+    assert {rows[str(path)]["status"] for path in bad} == {"failed"}  # redone, and failed again
+    assert _mtimes(out) == before, "a rerun rewrites nothing"
+    _check_outputs(out, layout, reference, root)
