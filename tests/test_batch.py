@@ -230,3 +230,148 @@ def test_corpus_on_two_nodes_with_a_worker_killed_then_a_rerun_skips_everything(
     assert {rows[str(path)]["status"] for path in bad} == {"failed"}  # redone, and failed again
     assert _mtimes(out) == before, "a rerun rewrites nothing"
     _check_outputs(out, layout, reference, root)
+
+
+def _small_corpus(root: Path, shared_audio: Path, stems: tuple[str, ...]) -> list[Path]:
+    paths = []
+    for i, stem in enumerate(stems):
+        name = stem if stems.count(stem) == 1 else f"{stem}-{i}"
+        path = root / f"d{i % 2}" / f"{name}{Path(CLIPS[stem]).suffix}"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(shared_audio / CLIPS[stem], path)
+        paths.append(path)
+    return paths
+
+
+def test_python_api_redoes_only_a_damaged_output_and_a_changed_input(
+    tmp_path: Path, cluster: str, shared_audio: Path, reference: Path, model_env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    from qwen_whisper_compat.batch import transcribe_corpus
+
+    for name, value in {**model_env, "OMP_NUM_THREADS": "1"}.items():
+        monkeypatch.setenv(name, value)
+    corpus = tmp_path / "corpus"
+    jfk, hot, zh = _small_corpus(corpus, shared_audio, ("jfk", "hot", "zh"))
+    out = tmp_path / "out"
+
+    def run() -> dict[str, str]:
+        report = transcribe_corpus(
+            [str(corpus)], str(out), model="base", output_format="srt", workers=1, threads_per_worker=1,
+            address=cluster,
+        )  # fmt: skip
+        assert [row.path for row in report.rows] == sorted(str(p) for p in (jfk, hot, zh))
+        return {Path(row.path).stem: row.status for row in report.rows}
+
+    assert run() == {"jfk": "done", "hot": "done", "zh": "done"}
+    srt = {p.stem: out / p.relative_to(corpus).with_suffix(".srt") for p in (jfk, hot, zh)}
+    for stem, path in srt.items():
+        assert path.read_bytes() == (reference / f"{stem}.srt").read_bytes()
+    kept = srt["zh"].stat().st_mtime_ns
+    srt["jfk"].write_bytes(srt["jfk"].read_bytes()[:-10])  # an output damaged after the run
+    shutil.copyfile(shared_audio / CLIPS["libri"], hot)  # an input replaced by other audio
+    assert run() == {"jfk": "done", "hot": "done", "zh": "skipped"}
+    assert srt["jfk"].read_bytes() == (reference / "jfk.srt").read_bytes()
+    assert srt["hot"].read_bytes() == (reference / "libri.srt").read_bytes()
+    assert srt["zh"].stat().st_mtime_ns == kept
+
+
+def test_python_api_rejects_an_unknown_option_before_starting(tmp_path: Path) -> None:
+    from qwen_whisper_compat.batch import transcribe_corpus
+
+    with pytest.raises(TypeError, match="'beam_sise'"):
+        transcribe_corpus([str(tmp_path)], str(tmp_path / "out"), beam_sise=5)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_killed_driver_loses_no_finished_work(
+    tmp_path: Path, cluster: str, shared_audio: Path, model_env: dict[str, str]
+) -> None:
+    corpus = tmp_path / "corpus"
+    _small_corpus(corpus, shared_audio, ("jfk", "hot", "zh", "libri", "hot", "jfk"))
+    out = tmp_path / "out"
+    args = [str(corpus), "--model", "base", "-f", "srt", "-o", str(out), "--address", cluster, "--workers", "1",
+            "--threads-per-worker", "1"]  # fmt: skip
+    proc = _batch(args, model_env, tmp_path)
+    _wait_for(lambda: len(_journal(out)) >= 1, proc)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=60)
+    finished = {str(e["source"]) for e in _journal(out)}
+    assert finished
+    before = _mtimes(out)
+    code, err = _finish(_batch(args, model_env, tmp_path))
+    assert code == 0, err
+    rows = _manifest(out)
+    assert {path for path, row in rows.items() if row["status"] == "skipped"} == finished
+    assert {row["status"] for path, row in rows.items() if path not in finished} == {"done"}
+    assert all(_mtimes(out)[name] == mtime for name, mtime in before.items())
+
+
+def test_ctrl_c_on_a_laptop_keeps_finished_work_and_says_how_to_go_on(
+    tmp_path: Path, shared_audio: Path, model_env: dict[str, str]
+) -> None:
+    """No --address: the command starts its own local Ray cluster, and stops it on Ctrl-C."""
+    corpus = tmp_path / "corpus"
+    _small_corpus(corpus, shared_audio, ("jfk", "hot", "zh", "libri", "hot", "jfk", "zh", "libri"))
+    out = tmp_path / "out"
+    args = [str(corpus), "--model", "base", "-f", "srt", "-o", str(out), "--workers", "1", "--threads-per-worker", "1"]
+    proc = _batch(args, model_env, tmp_path)
+    _wait_for(lambda: len(_journal(out)) >= 1, proc)
+    proc.send_signal(signal.SIGINT)
+    code, err = _finish(proc, timeout=120)
+    assert code == 130, err
+    assert "run the same command again to go on" in err
+    rows = _manifest(out)
+    statuses = [row["status"] for row in rows.values()]
+    assert len(rows) == 8 and "pending" in statuses and "done" in statuses, statuses
+    assert {r["status"] for r in rows.values()} <= {"done", "pending"}
+    done = {path for path, row in rows.items() if row["status"] == "done"}
+    code, err = _finish(_batch(args, model_env, tmp_path))
+    assert code == 0, err
+    rows = _manifest(out)
+    assert {path for path, row in rows.items() if row["status"] == "skipped"} >= done
+    assert {row["status"] for row in rows.values()} <= {"done", "skipped"}
+
+
+def test_a_model_that_cannot_load_fails_before_any_input_is_read(tmp_path: Path, model_env: dict[str, str]) -> None:
+    audio = tmp_path / "a.wav"
+    audio.write_bytes(b"")
+    broken = tmp_path / "broken-model"
+    broken.mkdir()
+    (broken / "manifest.json").write_text("{ not json")
+    code, err = _finish(_batch([str(audio), "--model", str(broken), "-o", str(tmp_path / "out")], model_env, tmp_path))
+    assert code == 1, err
+    assert err.startswith("qwen-whisper-batch: error: ") and "broken-model" in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+    # a model name or folder that does not exist at all is a usage error, as for qwen-whisper
+    code, err = _finish(_batch([str(audio), "--model", "gigantic", "-o", str(tmp_path / "out")], model_env, tmp_path))
+    assert code == 2 and "gigantic" in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_without_the_ray_extra_it_says_what_to_install(tmp_path: Path) -> None:
+    blocked = "import sys; sys.modules['ray'] = None; from qwen_whisper_compat.batch.cli import main; "
+    proc = subprocess.run(
+        [sys.executable, "-c", blocked + f"sys.exit(main([{str(tmp_path)!r}, '-o', {str(tmp_path / 'out')!r}]))"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 1
+    assert 'pip install "qwen-whisper-compat[ray]"' in proc.stderr and "Traceback" not in proc.stderr
+    # --help works without Ray
+    proc = subprocess.run([sys.executable, "-c", blocked + "main(['--help'])"], capture_output=True, text=True)
+    assert "--threads-per-worker" in proc.stdout and "--address" in proc.stdout
+
+
+def test_a_second_job_on_the_same_folder_is_refused(tmp_path: Path) -> None:
+    from qwen_whisper_compat.batch.store import OutputFolder
+    from qwen_whisper_compat.errors import BatchError
+
+    with OutputFolder(tmp_path, "x"):
+        probe = (
+            "import sys; from qwen_whisper_compat.batch.store import OutputFolder\n"
+            f"try:\n    OutputFolder({str(tmp_path)!r}, 'x').__enter__()\n"
+            "except Exception as e:\n    print(type(e).__name__, e)\n"
+        )
+        proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert proc.stdout.startswith("BatchError another qwen-whisper-batch job is writing into"), proc.stdout
+    assert issubclass(BatchError, RuntimeError)

@@ -91,9 +91,28 @@ def relative(path: Path) -> str:
     return path.relative_to(ROOT).as_posix()
 
 
-@pytest.mark.parametrize("path", [PACKAGE / f"{face}.py" for face in FACES] + adapter_files(), ids=relative)
+def batch_files() -> list[Path]:
+    return sorted((PACKAGE / "batch").glob("*.py"))
+
+
+@pytest.mark.parametrize(
+    "path", [PACKAGE / f"{face}.py" for face in FACES] + batch_files() + adapter_files(), ids=relative
+)
 def test_faces_and_adapters_import_no_engine_module(path: Path) -> None:
     assert engine_imports(path.read_text(encoding="utf-8"), module_name(path), path.name == "__init__.py") == []
+
+
+def test_only_the_batch_package_imports_itself_or_ray() -> None:
+    """qwen-whisper-batch is an extra: nothing else in the package imports it, Ray or pyarrow."""
+    found = []
+    for path in package_files():
+        if "batch" in path.relative_to(PACKAGE).parts:
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for name, line, _ in imported_modules(tree, module_name(path), path.name == "__init__.py"):
+            if name.split(".")[0] in ("ray", "pyarrow") or name.startswith("qwen_whisper_compat.batch"):
+                found.append(f"{relative(path)}:{line}: {name}")
+    assert found == []
 
 
 def test_only_the_engine_and_the_recognizer_touch_the_engines_insides() -> None:

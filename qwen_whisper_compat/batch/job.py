@@ -149,6 +149,7 @@ def run_job(
             raise
         finally:
             bar.close()
+            rows.update(folder.written_now([item for item in inputs if item.key not in rows]))
             ordered = tuple(rows.get(item.key) or Row(item.uri, "pending") for item in inputs)
             parquet, jsonl = folder.write_manifest(ordered)
             report = BatchReport(
@@ -360,16 +361,18 @@ def _rss() -> int:
 
 
 def _connect(ray: Any, address: str | None) -> bool:
-    """Connect to the cluster at ``address`` (``RAY_ADDRESS``; none: a local one); whether we started it."""
+    """Connect to the cluster at ``address`` or ``RAY_ADDRESS``; with neither, start a local cluster for this
+    job (``"local"``: never one that happens to run on this machine). Returns whether we started Ray."""
     if ray.is_initialized():
         return False
+    target = address or os.environ.get("RAY_ADDRESS") or "local"
     try:
         ray.init(
-            address=address, include_dashboard=False, log_to_driver=logger.isEnabledFor(logging.DEBUG),
+            address=target, include_dashboard=False, log_to_driver=logger.isEnabledFor(logging.DEBUG),
             logging_level=logging.WARNING,
         )  # fmt: skip
     except (ConnectionError, RuntimeError, ValueError) as e:
-        where = address or os.environ.get("RAY_ADDRESS") or "a local cluster"
+        where = "a local cluster" if target == "local" else target
         raise BatchError(f"cannot start or reach Ray ({where}): {e}") from e
     return True
 

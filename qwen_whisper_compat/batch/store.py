@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import tempfile
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -80,6 +81,8 @@ class _Done:
     seconds: float | None = None
     worker: str | None = None
     node: str | None = None
+    #: The run that wrote it (each job gets a new id).
+    run: str = ""
 
 
 class OutputFolder:
@@ -88,6 +91,7 @@ class OutputFolder:
     def __init__(self, folder: str | os.PathLike[str], fingerprint: str) -> None:
         self.root = Path(folder)
         self.fingerprint = fingerprint
+        self.run = uuid.uuid4().hex
         self._state = self.root / STATE_DIR
         self._journal: Any = None
         self._lock: contextlib.ExitStack | None = None
@@ -121,6 +125,22 @@ class OutputFolder:
     # ------------------------------------------------------------------------------------ resuming
     def finished(self, inputs: Sequence[Input]) -> dict[str, Row]:
         """The inputs an earlier run finished, verified, as ``skipped`` rows by key."""
+        entries = self._entries()
+        skipped: dict[str, Row] = {}
+        for item in inputs:
+            entry = entries.get(item.key)
+            if entry is not None and entry.run != self.run and self._still_valid(entry, item):
+                skipped[item.key] = self._row(item, entry, "skipped")
+        return skipped
+
+    def written_now(self, inputs: Sequence[Input]) -> dict[str, Row]:
+        """The inputs this run journaled, as ``done`` rows by key: after an interruption, those whose journal
+        line was synced just before the interruption reached the driver's own bookkeeping."""
+        entries = self._entries()
+        found = ((item, entries.get(item.key)) for item in inputs)
+        return {item.key: self._row(item, entry, "done") for item, entry in found if entry and entry.run == self.run}
+
+    def _entries(self) -> dict[str, _Done]:
         entries: dict[str, _Done] = {}
         path = self._state / "journal.jsonl"
         if path.is_file():
@@ -129,16 +149,13 @@ class OutputFolder:
                     with contextlib.suppress(ValueError, TypeError):  # a torn last line of a killed job
                         done = _Done(**json.loads(line))
                         entries[done.key] = done
-        skipped: dict[str, Row] = {}
-        for item in inputs:
-            entry = entries.get(item.key)
-            if entry is not None and self._still_valid(entry, item):
-                skipped[item.key] = Row(
-                    item.uri, "skipped", duration=entry.duration, language=entry.language, seconds=entry.seconds,
-                    outputs=tuple(str(self.root / name) for name in entry.outputs), worker=entry.worker,
-                    node=entry.node,
-                )  # fmt: skip
-        return skipped
+        return entries
+
+    def _row(self, item: Input, entry: _Done, status: Status) -> Row:
+        return Row(
+            item.uri, status, duration=entry.duration, language=entry.language, seconds=entry.seconds,
+            outputs=tuple(str(self.root / name) for name in entry.outputs), worker=entry.worker, node=entry.node,
+        )  # fmt: skip
 
     def _still_valid(self, entry: _Done, item: Input) -> bool:
         if entry.fingerprint != self.fingerprint or entry.source != item.uri or not entry.outputs:
@@ -166,7 +183,7 @@ class OutputFolder:
             written[target.relative_to(self.root).as_posix()] = [len(data), _sha256(data)]
         entry = _Done(
             item.key, item.uri, item.size, item.mtime_ns, self.fingerprint, written,
-            row.duration, row.language, row.seconds, row.worker, row.node,
+            row.duration, row.language, row.seconds, row.worker, row.node, self.run,
         )  # fmt: skip
         self._journal.write(json.dumps(asdict(entry), ensure_ascii=False) + "\n")
         self._journal.flush()
