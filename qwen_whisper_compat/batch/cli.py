@@ -33,17 +33,18 @@ def build_parser() -> argparse.ArgumentParser:
             action.default = None
             action.help = "folder for the outputs (mirroring the inputs' folders) and the manifest"
     batch = p.add_argument_group("batch options")
-    batch.add_argument("--workers", type=int, default=None,
+    batch.add_argument("--workers", type=int, default=None, metavar="N",
                        help="worker processes, one model each (default: the cluster's CPUs over --threads-per-worker, "
                             "bounded by its GPUs and memory)")
     batch.add_argument("--threads-per-worker", "--threads_per_worker", dest="threads_per_worker", type=int,
-                       default=None, help="CPU threads of each worker (default: --threads if given, else 2)")
+                       default=None, metavar="T", help="CPU threads of each worker (default: --threads if given, else 2)")
     batch.add_argument("--gpus-per-worker", "--gpus_per_worker", dest="gpus_per_worker", type=float, default=None,
+                       metavar="G",
                        help="GPUs of each worker (default: 1 when the cluster has GPUs, else 0)")
     batch.add_argument("--address", type=str, default=None,
                        help="Ray cluster to run on: auto, ray://HOST:10001, HOST:6379 (default: $RAY_ADDRESS, "
                             "else a local cluster for this job)")
-    batch.add_argument("--retries", type=int, default=2,
+    batch.add_argument("--retries", type=int, default=2, metavar="N",
                        help="times the task of a worker process that died is retried before its input fails")
     return p  # fmt: skip
 
