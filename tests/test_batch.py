@@ -315,7 +315,8 @@ def test_ctrl_c_on_a_laptop_keeps_finished_work_and_says_how_to_go_on(
     _small_corpus(corpus, shared_audio, ("jfk", "hot", "zh", "libri", "hot", "jfk", "zh", "libri"))
     out = tmp_path / "out"
     args = [str(corpus), "--model", "base", "-f", "srt", "-o", str(out), "--workers", "1", "--threads-per-worker", "1"]
-    proc = _batch(args, model_env, tmp_path)
+    # as from a terminal: a suite run as a background job (`.ci/run &`) would pass SIGINT on ignored
+    proc = _batch(args, model_env, tmp_path, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     _wait_for(lambda: len(_journal(out)) >= 1, proc)
     proc.send_signal(signal.SIGINT)
     code, err = _finish(proc, timeout=120)

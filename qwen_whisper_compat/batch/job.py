@@ -18,10 +18,12 @@ import math
 import os
 import posixpath
 import re
+import signal
+import threading
 import time
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -138,8 +140,10 @@ def run_job(
                     sizing = size_workers(ray, workers, threads, gpus_per_worker, memory, len(pending))
                     logger.info("%d workers x %d threads", sizing.workers, sizing.threads)
                     runner = _Runner(ray, job, load, sizing, retries, folder, rows, bar)
-                    for start in range(0, len(pending), WINDOW):
-                        runner.run(pending[start:start + WINDOW])
+                    with _CtrlC() as ctrl_c:
+                        runner.ctrl_c = ctrl_c
+                        for start in range(0, len(pending), WINDOW):
+                            runner.run(pending[start:start + WINDOW])
                     audio = runner.audio_seconds
                 finally:
                     if own_cluster:
@@ -208,7 +212,7 @@ class _Runner:
     rows: dict[str, Row]
     bar: _Progress
     audio_seconds: float = 0.0
-    _lost: dict[str, int] = field(default_factory=dict)
+    ctrl_c: _CtrlC | None = None
 
     def run(self, window: Sequence[Input]) -> None:
         by_index = dict(enumerate(window))
@@ -264,6 +268,8 @@ class _Runner:
                 item = index[int(result["index"])]
                 if item.key not in self.rows:  # a retried task may deliver an input twice: write it once
                     self._record(item, result, attempt)
+                if self.ctrl_c is not None:
+                    self.ctrl_c.check()
         except Exception as e:  # the cluster itself failed (a node lost, a worker that cannot start)
             raise BatchError(f"the Ray job failed: {_cause(e)}") from e
         finally:
@@ -285,6 +291,39 @@ class _Runner:
         self.rows[item.key] = self.folder.write(item, files, Row(item.uri, "done", **common))  # type: ignore[arg-type]
         self.audio_seconds += duration or 0.0
         self.bar.update("done", duration or 0.0)
+
+
+class _CtrlC:
+    """Remembers a Ctrl-C (SIGINT) while Ray runs, so that one Ray's own code swallows still stops the job at
+    the next result. The interrupt is raised at once, as Python's own handler does, where Ray lets it."""
+
+    def __init__(self) -> None:
+        self.pressed = False
+        self._previous: Any = None
+
+    def __enter__(self) -> _CtrlC:
+        # a process started with SIGINT ignored (a shell's background job) keeps ignoring it, as is the rule
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.getsignal(signal.SIGINT)
+            if previous is not signal.SIG_IGN:
+                self._previous = previous
+                signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.pressed = True
+        if callable(self._previous):
+            self._previous(signum, frame)
+        else:
+            raise KeyboardInterrupt
+
+    def check(self) -> None:
+        if self.pressed:
+            raise KeyboardInterrupt
 
 
 class _Progress:
