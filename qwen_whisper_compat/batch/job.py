@@ -153,7 +153,9 @@ def run_job(
             raise
         finally:
             bar.close()
-            rows.update(folder.written_now([item for item in inputs if item.key not in rows]))
+            unaccounted = [item for item in inputs if item.key not in rows]
+            if unaccounted:  # only after an interruption: the journal is read again just then
+                rows.update(folder.written_now(unaccounted))
             ordered = tuple(rows.get(item.key) or Row(item.uri, "pending") for item in inputs)
             parquet, jsonl = folder.write_manifest(ordered)
             report = BatchReport(

@@ -19,7 +19,7 @@ import os
 import tempfile
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -188,7 +188,7 @@ class OutputFolder:
         self._journal.write(json.dumps(asdict(entry), ensure_ascii=False) + "\n")
         self._journal.flush()
         os.fsync(self._journal.fileno())
-        return Row(**{**row.as_dict(), "outputs": tuple(str(self.root / name) for name in written)})
+        return replace(row, outputs=tuple(str(self.root / name) for name in written))
 
     def write_manifest(self, rows: Sequence[Row]) -> tuple[Path, Path]:
         """``manifest.parquet`` and ``manifest.jsonl`` with one row per input, each replaced atomically."""
