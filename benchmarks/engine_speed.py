@@ -56,20 +56,27 @@ def options(overlap: bool = True, chunk_seconds: float = 30.0):  # type: ignore[
 
 
 def prepare(size: str) -> tuple[Path, dict[str, Path]]:
+    folders = {name: prepare_one(size, encoder, decoder) for name, (encoder, decoder) in CONFIGS.items()}
+    return checkpoint(size), folders
+
+
+def checkpoint(size: str) -> Path:
+    """The random checkpoint of the real ``size`` shape (written once, cached)."""
     from realshape import write_checkpoint
 
+    return write_checkpoint(CACHE / f"ckpt-{size}", size, shards=1 if size == "0.6b" else 2)
+
+
+def prepare_one(size: str, encoder: str, decoder: str) -> Path:
+    """The model folder of one precision pair, converted from :func:`checkpoint` once and cached."""
     from qwen_whisper_compat.convert import convert_checkpoint
 
-    ckpt = write_checkpoint(CACHE / f"ckpt-{size}", size, shards=1 if size == "0.6b" else 2)
-    folders = {}
-    for name, (encoder, decoder) in CONFIGS.items():
-        out = CACHE / f"model-{size}-{decoder}-{encoder}"
-        if not (out / "manifest.json").is_file():
-            t = time.perf_counter()
-            convert_checkpoint(ckpt, out, encoder=encoder, decoder=decoder, overwrite=True)
-            print(f"converted {size} {name} in {time.perf_counter() - t:.0f} s", file=sys.stderr)
-        folders[name] = out
-    return ckpt, folders
+    out = CACHE / f"model-{size}-{decoder}-{encoder}"
+    if not (out / "manifest.json").is_file():
+        t = time.perf_counter()
+        convert_checkpoint(checkpoint(size), out, encoder=encoder, decoder=decoder, overwrite=True)
+        print(f"converted {size} {decoder}/{encoder} in {time.perf_counter() - t:.0f} s", file=sys.stderr)
+    return out
 
 
 def peak_rss_mib() -> float:

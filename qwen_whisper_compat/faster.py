@@ -15,7 +15,7 @@ import logging
 import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
 
@@ -31,6 +31,9 @@ from qwen_whisper_compat.vad import (
     get_speech_timestamps,
     resolve_vad_options,
 )
+
+if TYPE_CHECKING:
+    from qwen_whisper_compat.streaming import Stream
 
 logger = logging.getLogger("qwen_whisper_compat.faster")
 
@@ -180,6 +183,35 @@ class WhisperModel:
     def supported_languages(self) -> list[str]:
         """Whisper codes of the languages the model transcribes."""
         return list(self.model.languages)
+
+    def stream(
+        self,
+        language: str | None = None,
+        *,
+        initial_prompt: str | None = None,
+        hotwords: str | None = None,
+        word_timestamps: bool = False,
+        condition_on_previous_text: bool = True,
+        temperature: float | list[float] | tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0),
+        compression_ratio_threshold: float | None = 2.4,
+        log_prob_threshold: float | None = -1.0,
+        no_speech_threshold: float | None = 0.6,
+        **live: Any,
+    ) -> Stream[Segment]:
+        """Transcribe audio while it arrives (see :mod:`~.streaming`): a stream whose final events carry
+        :class:`Segment` objects (ids from 1, as ``transcribe`` numbers them). ``hotwords`` joins the
+        prompt's context as in :meth:`transcribe`; ``**live`` takes the live options (``step_seconds``,
+        ``min_silence_seconds``, ``max_segment_seconds``, ``partials``, ...)."""
+        from qwen_whisper_compat.streaming import open_stream
+
+        context = "\n".join(t for t in (initial_prompt, hotwords) if t) or None
+        return open_stream(
+            self.model.recognizer, lambda i, info: _segment(i, info, None), 1, self.model.segment_limits,
+            language=language, initial_prompt=context, word_timestamps=word_timestamps,
+            condition_on_previous_text=condition_on_previous_text, temperature=temperature,
+            compression_ratio_threshold=compression_ratio_threshold, logprob_threshold=log_prob_threshold,
+            no_speech_threshold=no_speech_threshold, live=live,
+        )  # fmt: skip
 
     def detect_language(
         self,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qwen_whisper_compat.decoding import decode as _decode
 from qwen_whisper_compat.decoding import detect_language as _detect_language
@@ -18,6 +18,10 @@ from qwen_whisper_compat.errors import UnknownModelError, UnsupportedOptionError
 from qwen_whisper_compat.recognizer import ModelDimensions, Recognizer
 from qwen_whisper_compat.segments import SegmentLimits
 from qwen_whisper_compat.transcribe import transcribe as _transcribe
+
+if TYPE_CHECKING:
+    from qwen_whisper_compat.results import SegmentDict
+    from qwen_whisper_compat.streaming import Stream
 
 logger = logging.getLogger("qwen_whisper_compat.model")
 
@@ -86,6 +90,36 @@ class Whisper:
 
     def half(self) -> Whisper:
         return self
+
+    def stream(
+        self,
+        language: str | None = None,
+        *,
+        initial_prompt: str | None = None,
+        word_timestamps: bool = False,
+        condition_on_previous_text: bool = True,
+        temperature: float | tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0),
+        compression_ratio_threshold: float | None = 2.4,
+        logprob_threshold: float | None = -1.0,
+        no_speech_threshold: float | None = 0.6,
+        **live: Any,
+    ) -> Stream[SegmentDict]:
+        """Transcribe audio while it arrives (see :mod:`~.streaming`): a stream whose final events carry
+        whisper segment dicts, as ``transcribe()["segments"]`` holds them.
+
+        ``**live`` takes the live options: ``step_seconds`` (new audio between partials, 1.0),
+        ``min_silence_seconds`` (the pause that ends a segment, 0.5), ``max_segment_seconds`` (15),
+        ``partials`` (False: finals only), ... (see ``LiveOptions``).
+        """
+        from qwen_whisper_compat.streaming import open_stream
+        from qwen_whisper_compat.transcribe import segment_dict
+
+        return open_stream(
+            self.recognizer, segment_dict, 0, self.segment_limits, language=language, initial_prompt=initial_prompt,
+            word_timestamps=word_timestamps, condition_on_previous_text=condition_on_previous_text,
+            temperature=temperature, compression_ratio_threshold=compression_ratio_threshold,
+            logprob_threshold=logprob_threshold, no_speech_threshold=no_speech_threshold, live=live,
+        )  # fmt: skip
 
     def close(self) -> None:
         """Free the native memory now instead of at garbage collection."""

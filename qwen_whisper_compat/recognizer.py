@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from qwen_whisper_compat.engine.languages import LANGUAGE_CODES, language_name
+from qwen_whisper_compat.engine.live import LiveOptions
 from qwen_whisper_compat.engine.mel import HOP_LENGTH, SAMPLE_RATE, log_mel_spectrogram
 from qwen_whisper_compat.engine.pipeline import Transcriber
 from qwen_whisper_compat.engine.types import DEFAULT_TEMPERATURES, ChunkResult, TranscribeOptions, WordTiming
@@ -33,6 +35,7 @@ from qwen_whisper_compat.postprocess import apply, realign_words
 from qwen_whisper_compat.segments import Piece, SegmentLimits, collapsed, estimated_words, is_wide, split_chunk
 
 if TYPE_CHECKING:
+    from qwen_whisper_compat.live import LiveStream
     from qwen_whisper_compat.plugins import PostProcessor
 
 #: Benchmarks only: decode exactly this many tokens per audio second, ignoring end-of-sequence, so that every
@@ -42,8 +45,8 @@ BENCH_TOKENS_ENV = "QWEN_WHISPER_BENCH_TOKENS_PER_SECOND"
 
 logger = logging.getLogger("qwen_whisper_compat.recognizer")
 
-__all__ = ["DEFAULT_TEMPERATURES", "DETECT_SECONDS", "Decoded", "ModelDimensions", "Recognizer", "RunOptions",
-           "SegmentInfo", "WordTiming"]  # fmt: skip
+__all__ = ["DEFAULT_TEMPERATURES", "DETECT_SECONDS", "Decoded", "LiveOptions", "ModelDimensions", "Recognizer",
+           "RunOptions", "SegmentInfo", "WordTiming"]  # fmt: skip
 
 #: Audio used to detect the language up front (whisper and faster-whisper look at the first 30 s).
 DETECT_SECONDS = 30.0
@@ -181,6 +184,7 @@ class Recognizer:
         self.transcriber = Transcriber(
             asr, threads=threads, device=device, n_gpu_layers=0 if device == "cpu" else -1, aligner=aligner
         )
+        self._live = threading.Lock()  # one live stream at a time holds the decoder's cache
 
     # ------------------------------------------------------------------------------------ the model
     @property
@@ -299,12 +303,7 @@ class Recognizer:
         Raises:
             UnsupportedOptionError: Word timestamps without an aligner, or a language the model lacks.
         """
-        if options.word_timestamps and not self.has_aligner:
-            raise UnsupportedOptionError(
-                "word_timestamps=True needs the forced aligner (Qwen3-ForcedAligner-0.6B): load the model by a "
-                "model name (the aligner comes with it), put an aligner model folder in the model folder's "
-                "aligner/ subfolder, or pass aligner=<folder> / --aligner_model <folder>"
-            )
+        self._check_words(options)
         engine_options = self._engine_options(options)
         total = len(audio) / SAMPLE_RATE
         for clip_start, clip_end in options.clips:
@@ -321,6 +320,45 @@ class Recognizer:
                 yield from self._shape(chunk, offset, options)
                 if on_progress is not None:
                     on_progress(min(total, offset + chunk.audio_end))
+
+    def stream(self, options: RunOptions, live: LiveOptions | None = None) -> LiveStream:
+        """Open a live transcription (see :mod:`~.live`): feed it audio as it arrives.
+
+        Segments end at pauses (Silero VAD) or at ``live.max_segment_seconds``; their words are timed by the
+        aligner only with ``word_timestamps=True`` (segments are otherwise timed from the text's position).
+        ``clips`` and ``batch_size`` do not apply.
+
+        Raises:
+            UnsupportedOptionError: Word timestamps without an aligner, a language the model lacks, or a
+                second live stream on this model while one is open.
+            SileroUnavailableError: The voice activity detector cannot run.
+        """
+        from qwen_whisper_compat.engine.live import LiveSession
+        from qwen_whisper_compat.live import LiveStream
+        from qwen_whisper_compat.vad import shared_silero_vad
+
+        self._check_words(options)
+        engine_options = dataclasses.replace(self._engine_options(options), word_timestamps=options.word_timestamps)
+        detector = shared_silero_vad().stream()
+        if not self._live.acquire(blocking=False):
+            raise UnsupportedOptionError(
+                "this model is already transcribing a live stream: finish or close it first, or load the model "
+                "again for a second stream"
+            )
+        try:
+            session = LiveSession(self.transcriber, detector, engine_options, live)
+        except BaseException:
+            self._live.release()
+            raise
+        return LiveStream(session, lambda chunk, run: self._shape(chunk, 0.0, run), options, self._live.release)
+
+    def _check_words(self, options: RunOptions) -> None:
+        if options.word_timestamps and not self.has_aligner:
+            raise UnsupportedOptionError(
+                "word_timestamps=True needs the forced aligner (Qwen3-ForcedAligner-0.6B): load the model by a "
+                "model name (the aligner comes with it), put an aligner model folder in the model folder's "
+                "aligner/ subfolder, or pass aligner=<folder> / --aligner_model <folder>"
+            )
 
     def _engine_options(self, options: RunOptions) -> TranscribeOptions:
         """The engine's options for a run: aligned runs decode 30 s chunks; without the aligner every chunk

@@ -23,13 +23,15 @@ PACKAGE = ROOT / "qwen_whisper_compat"
 ADAPTERS = ROOT / "adapters"
 
 #: The whisper-shaped faces: they talk to a Recognizer, never to the engine.
-FACES = ("model", "decoding", "transcribe", "faster", "cli", "results", "options")
+FACES = ("model", "decoding", "transcribe", "faster", "cli", "results", "options", "streaming", "live_cli", "live_sources")
 #: Attributes that are the engine's insides (a Transcriber, its decoder/encoder sessions, its model folder).
 INSIDES = frozenset({"transcriber", "decoder", "encoder", "model_dir"})
 #: Uses of those names that are not the engine's: (file relative to the repository, the expression).
 NOT_THE_ENGINE = {
     # the yt-dlp post-processor's own option, named after whisper's --model_dir (its download_root)
     ("adapters/yt-dlp/yt_dlp_plugins/postprocessor/qwen_whisper.py", "self.options.model_dir"),
+    # qwen-whisper-live's --model_dir, whisper's name for the model cache
+    ("qwen_whisper_compat/live_cli.py", "args.model_dir"),
 }
 
 

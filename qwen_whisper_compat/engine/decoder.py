@@ -92,6 +92,9 @@ class GGUFDecoder:
         self.n_seq = 1
         self.last_batch: BatchTiming | None = None
         self._prefilled: tuple[np.ndarray, int, np.ndarray] | None = None
+        #: Changes whenever the KV cache is cleared or the context recreated, so that a caller that keeps a
+        #: prefix in the cache (a live session) sees when someone else used the decoder.
+        self.cache_epoch = 0
         self._capture = HiddenCapture(lib, self.n_embd) if capture_hidden else None
         self._stack.callback(self._free_context)
         self._step_batch = lib.llama_batch_init(1, 0, 1)
@@ -128,6 +131,7 @@ class GGUFDecoder:
             cparams.flash_attn_type = lib.LLAMA_FLASH_ATTN_TYPE_DISABLED
         self._free_context()
         self._prefilled = None
+        self.cache_epoch += 1
         ctx = lib.llama_init_from_model(self._model, cparams)
         if not ctx:
             raise ModelFolderError(
@@ -189,6 +193,7 @@ class GGUFDecoder:
     def reset(self) -> None:
         """Forget the KV cache (and any prompt kept for a retry)."""
         self._prefilled = None
+        self.cache_epoch += 1
         self._llama.llama_memory_clear(self._llama.llama_get_memory(self._live()), True)
 
     def eval_embeddings(self, embeds: np.ndarray, start_pos: int, outputs: Sequence[int], seq: int = 0) -> None:
@@ -346,6 +351,71 @@ class GGUFDecoder:
         # llama.cpp's perf counters file a multi-sequence step under prompt evaluation: time it here
         self.last_batch = BatchTiming(sum(lengths), t1 - t0, time.perf_counter() - t1)
         return [r for r in results if r is not None]
+
+    def keep(self, n: int) -> None:
+        """Drop the KV cache of sequence 0 from position ``n`` on (positions ``0..n-1`` stay)."""
+        self._prefilled = None
+        self._llama.llama_memory_seq_rm(self._llama.llama_get_memory(self._live()), 0, n, -1)
+
+    def generate_after(
+        self,
+        n_kept: int,
+        rows: np.ndarray,
+        max_new_tokens: int,
+        eos: Collection[int],
+        sampling: SamplingOptions | None = None,
+        should_stop: Callable[[list[int]], bool] | None = None,
+        on_step: StepHook | None = None,
+        draft: Sequence[int] = (),
+        forced: int = 0,
+    ) -> Generation:
+        """Decode on top of a kept KV prefix: positions ``0..n_kept-1`` stay, ``rows`` (prompt embeddings)
+        follow them, and the tokens of ``draft`` after those, all in one batch.
+
+        The first ``forced`` draft tokens are taken as they are (the prompt continues with them; they are not
+        part of the result). Each later draft token is checked against the token the sampler chooses from the
+        logits of the row before it, which the batch already computed: while they agree the token is
+        accepted without a decoding step of its own; from the first disagreement on, the decode goes on
+        step by step. So with greedy sampling the result is exactly what :meth:`generate` gives for the same
+        prompt, only cheaper when the draft is right (speculative decoding with a draft from an earlier pass).
+
+        Args:
+            n_kept: KV positions kept from earlier calls (everything after them is dropped first).
+            rows: Embeddings ``[n, n_embd]`` evaluated at ``n_kept..``; at least one row.
+            max_new_tokens: Token cap of the result (forced draft tokens not counted).
+            eos: Ids that end the decode.
+            sampling: Greedy when omitted.
+            should_stop: As for :meth:`generate`.
+            on_step: As for :meth:`generate`; steps count from the first token after the forced ones.
+            draft: Token ids to force and then to verify.
+            forced: How many leading draft tokens are forced unchecked.
+        """
+        self._check_can_generate()
+        if rows.shape[0] < 1 or not 0 <= forced <= len(draft):
+            raise ValueError("generate_after needs at least one prompt row and 0 <= forced <= len(draft)")
+        draft = list(draft)
+        n_checked = len(draft) - forced
+        start = n_kept + rows.shape[0] + forced  # position of the first generated token
+        if start + max_new_tokens > self.n_ctx:
+            raise ValueError(f"{start} prompt + {max_new_tokens} new tokens exceed the context of {self.n_ctx}")
+        self.keep(n_kept)
+        batch = np.concatenate([rows, self.token_embeddings(draft)]) if draft else rows
+        n_rows = batch.shape[0]
+        first = rows.shape[0] + forced - 1  # the row whose logits choose the first generated token
+        self.eval_embeddings(batch, n_kept, list(range(first, n_rows)))
+        sequence = SequenceState(Sampler(sampling or SamplingOptions()), max_new_tokens, eos, should_stop, on_step)
+        for j in range(n_checked + 1):
+            done = sequence.advance(self._logits_view(first + j))
+            if done is not None:
+                self.keep(start + len(sequence.tokens))
+                return done
+            if j == n_checked or sequence.tokens[-1] != draft[forced + j]:
+                break  # the draft ends or was wrong from here: its later rows are not this decode's
+        self.keep(start + len(sequence.tokens) - 1)
+        while True:
+            self._step(sequence.tokens[-1], start + len(sequence.tokens) - 1)
+            if (done := sequence.advance(self._logits_view(0))) is not None:
+                return done
 
     def _check_can_generate(self) -> None:
         self._live()

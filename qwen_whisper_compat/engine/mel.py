@@ -63,18 +63,45 @@ def n_frames(n_samples: int) -> int:
 
 def log_mel_spectrogram(audio: np.ndarray, n_mels: int = 128) -> np.ndarray:
     """Normalised log-mel features ``[n_mels, len(audio) // 160]`` of 16 kHz mono float audio."""
+    raw = raw_log_mel(audio, n_mels=n_mels)
+    return normalize_log_mel(raw, float(raw.max()))
+
+
+def raw_log_mel(audio: np.ndarray, first: int = 0, last: int | None = None, n_mels: int = 128) -> np.ndarray:
+    """``log10`` mel power of frames ``first..last-1`` of the whole of ``audio`` (before the clamp and the
+    scaling of :func:`normalize_log_mel`).
+
+    A frame depends only on the 400 samples around it (reflect-padded at the ends of ``audio``), so frames
+    computed piece by piece equal those of one call over everything (to float rounding); a live stream
+    computes each frame once, when the samples after it have arrived.
+    """
     x = np.asarray(audio, dtype=np.float32)
     if x.ndim != 1:
         raise ValueError(f"audio must be 1-D mono samples, got shape {x.shape}")
     if x.size < HOP_LENGTH:
         raise ValueError(f"audio must hold at least {HOP_LENGTH} samples (10 ms), got {x.size}")
-    padded = np.pad(x, N_FFT // 2, mode="reflect")
-    frames = np.lib.stride_tricks.sliding_window_view(padded, N_FFT)[::HOP_LENGTH]
-    frames = frames[: n_frames(x.size)]  # the centred STFT's last frame is dropped
+    total = n_frames(x.size)
+    last = total if last is None else last
+    if not 0 <= first <= last <= total:
+        raise ValueError(f"frames {first}..{last} are not within the {total} frames of the audio")
+    pad = N_FFT // 2
+    lo, hi = first * HOP_LENGTH, (last - 1) * HOP_LENGTH + N_FFT  # in padded coordinates
+    if first == last:
+        return np.zeros((n_mels, 0), dtype=np.float32)
+    if lo >= pad and hi <= x.size + pad:  # no reflection needed: slice the samples themselves
+        padded, offset = x[lo - pad : hi - pad], 0
+    else:
+        padded, offset = np.pad(x, pad, mode="reflect"), lo
+    frames = np.lib.stride_tricks.sliding_window_view(padded[offset : offset + hi - lo], N_FFT)[::HOP_LENGTH]
     spec = np.fft.rfft(frames * _hann(N_FFT), axis=-1)
     power = (spec.real**2 + spec.imag**2).astype(np.float32)
     mel = mel_filters(n_mels) @ power.T
-    log_spec = np.log10(np.maximum(mel, 1e-10))
-    log_spec = np.maximum(log_spec, log_spec.max() - 8.0)
-    out: np.ndarray = ((log_spec + 4.0) / 4.0).astype(np.float32)
+    out: np.ndarray = np.log10(np.maximum(mel, 1e-10))
+    return out
+
+
+def normalize_log_mel(raw: np.ndarray, peak: float) -> np.ndarray:
+    """Whisper's normalisation of :func:`raw_log_mel` values: clamped to 8 below ``peak`` (the maximum of the
+    span being transcribed), then ``(x + 4) / 4``."""
+    out: np.ndarray = ((np.maximum(raw, peak - 8.0) + 4.0) / 4.0).astype(np.float32)
     return out

@@ -20,7 +20,7 @@ import dataclasses
 import logging
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
@@ -41,6 +41,10 @@ from qwen_whisper_compat.engine.types import ChunkResult, EncodedChunk, Pipeline
 from qwen_whisper_compat.errors import MissingDependencyError, ModelFolderError
 
 logger = logging.getLogger("qwen_whisper_compat.pipeline")
+
+#: One decoding attempt of a chunk: (attempt index, token cap, end-of-sequence ids, sampling, loop guard or
+#: None, no-speech probe) -> the decode.
+Attempt = Callable[[int, int, tuple[int, ...], SamplingOptions, "LoopGuard | None", NoSpeechProbe], Generation]
 
 
 def check_vocabulary(decoder: GGUFDecoder, tokens: SpecialTokens, where: object) -> None:
@@ -158,12 +162,12 @@ class Transcriber:
                 result = self._decode(encoded, options, chunk_context(options, i, previous))
                 previous = result.text
                 if aligning is not None:
-                    done, aligned = aligned, aligning.submit(self._align, result, audio, a, b, options)
+                    done, aligned = aligned, aligning.submit(self._align, result, audio[a:b], a, options)
                     if done is None:
                         continue
                     result = done.result()
                 elif options.word_timestamps:
-                    result = self._align(result, audio, a, b, options)
+                    result = self._align(result, audio[a:b], a, options)
                 stats.wall_seconds = time.perf_counter() - t0
                 yield result
             if aligned is not None:
@@ -241,7 +245,7 @@ class Transcriber:
             stats.encode_seconds += sum(e.seconds for e in group)
             for enc, result in zip(group, self._decode_group(group, options), strict=True):
                 if options.word_timestamps:
-                    result = self._align(result, audio, enc.start, enc.end, options)
+                    result = self._align(result, audio[enc.start : enc.end], enc.start, options)
                 stats.wall_seconds = time.perf_counter() - t0
                 yield result
 
@@ -318,12 +322,27 @@ class Transcriber:
         self.stats.prompt_text_tokens += len(prompt.ids) - prompt.n_audio
         return prompt.embed(self.decoder.token_embeddings, enc.embeds)
 
-    def _decode(self, enc: EncodedChunk, options: TranscribeOptions, context: str) -> ChunkResult:
-        embeds = self._prompt_embeddings(enc, context, options.language)
+    def _decode(
+        self, enc: EncodedChunk, options: TranscribeOptions, context: str, run: Attempt | None = None
+    ) -> ChunkResult:
+        """Decode one encoded chunk with the fallback of temperatures.
+
+        ``run`` performs one attempt (the live session's decode on a kept KV prefix); by default each
+        attempt is :meth:`GGUFDecoder.generate` over the chunk's whole prompt (a retry reuses its cache).
+        """
         seconds = (enc.end - enc.start) / SAMPLE_RATE
         cap = options.token_cap(seconds)
-        self.decoder.ensure_context(embeds.shape[0] + cap + 1)
-        eos = () if options.ignore_eos else self.tokens.eos
+        if run is None:
+            embeds = self._prompt_embeddings(enc, context, options.language)
+            self.decoder.ensure_context(embeds.shape[0] + cap + 1)
+
+            def run(
+                attempt: int, cap: int, eos: tuple[int, ...], sampling: SamplingOptions,
+                stop: LoopGuard | None, probe: NoSpeechProbe,
+            ) -> Generation:  # fmt: skip
+                return self.decoder.generate(embeds, cap, eos, sampling, should_stop=stop, on_step=probe)
+
+        eos: tuple[int, ...] = () if options.ignore_eos else tuple(self.tokens.eos)
         t = time.perf_counter()
         result: ChunkResult | None = None
         for attempt, temperature in enumerate(options.temperatures):
@@ -333,14 +352,8 @@ class Transcriber:
                 temperature, options.top_k, options.top_p, None if options.seed is None else options.seed + attempt
             )
             before = self.decoder.perf()
-            gen = self.decoder.generate(
-                embeds,
-                cap,
-                eos,
-                sampling,
-                should_stop=None if last else LoopGuard(options.loop_window, options.loop_distinct),
-                on_step=probe,
-            )
+            stop = None if last else LoopGuard(options.loop_window, options.loop_distinct)
+            gen = run(attempt, cap, eos, sampling, stop, probe)
             self._count(before, self.decoder.perf())
             result, retry = self._assess(enc, gen, temperature, probe.prob, options)
             if not retry or last:
@@ -351,8 +364,9 @@ class Transcriber:
         assert result is not None
         return result
 
-    def _align(self, result: ChunkResult, audio: np.ndarray, a: int, b: int, options: TranscribeOptions) -> ChunkResult:
-        """Time the chunk's words; the chunk's start and end snap to its first and last word."""
+    def _align(self, result: ChunkResult, samples: np.ndarray, first: int, options: TranscribeOptions) -> ChunkResult:
+        """Time the words of the chunk whose audio is ``samples``, starting at sample ``first`` of the input;
+        the chunk's start and end snap to its first and last word."""
         assert self.aligner is not None
         if not result.text.strip():
             return dataclasses.replace(result, words=())
@@ -366,7 +380,7 @@ class Transcriber:
                     logger.warning("%s; those chunks get no word timings", problem)
                 return result
         try:
-            words = tuple(self.aligner.align(audio[a:b], result.text, language, offset=a / SAMPLE_RATE))
+            words = tuple(self.aligner.align(samples, result.text, language, offset=first / SAMPLE_RATE))
         except MissingDependencyError as e:
             if not options.align_best_effort:
                 raise

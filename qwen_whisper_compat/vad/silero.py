@@ -81,6 +81,46 @@ class SileroVad:
         return out
 
 
+    def stream(self) -> SileroStream:
+        """A stateful detector for audio that arrives in pieces (see :class:`SileroStream`)."""
+        return SileroStream(self._session)
+
+
+class SileroStream:
+    """Silero VAD over a live stream: :meth:`feed` takes samples of any length and returns the speech
+    probability of every 512-sample window completed so far, carrying the LSTM state and the 64 samples of
+    context from one call to the next, so the probabilities equal those of :meth:`SileroVad.probabilities`
+    over the whole stream (to float rounding). One instance per stream; the session is shared.
+    """
+
+    #: Samples per probability.
+    window = SILERO_WINDOW
+
+    def __init__(self, session: Any) -> None:
+        self._session = session
+        self._h = np.zeros(_SILERO_STATE, dtype=np.float32)
+        self._c = np.zeros(_SILERO_STATE, dtype=np.float32)
+        self._buffer = np.zeros(_SILERO_CONTEXT, dtype=np.float32)  # context, then samples not yet windowed
+
+    def feed(self, samples: np.ndarray) -> np.ndarray:
+        """Speech probabilities of the windows that ``samples`` complete (possibly none)."""
+        buffer = np.concatenate([self._buffer, as_mono(samples)])
+        n = (buffer.size - _SILERO_CONTEXT) // SILERO_WINDOW
+        if n == 0:
+            self._buffer = buffer
+            return np.zeros(0, dtype=np.float32)
+        windows = np.lib.stride_tricks.sliding_window_view(buffer, _SILERO_CONTEXT + SILERO_WINDOW)[::SILERO_WINDOW][:n]
+        out = np.empty(n, dtype=np.float32)
+        for lo in range(0, n, _SILERO_BLOCK):
+            block = np.ascontiguousarray(windows[lo : lo + _SILERO_BLOCK])
+            probs, self._h, self._c = self._session.run(
+                ["speech_probs", "hn", "cn"], {"input": block, "h": self._h, "c": self._c}
+            )
+            out[lo : lo + block.shape[0]] = np.asarray(probs).reshape(-1)
+        self._buffer = buffer[n * SILERO_WINDOW :].copy()
+        return out
+
+
 class SharedSilero:
     """The process-wide :class:`SileroVad`, created on first use under a lock; a failure is remembered."""
 

@@ -1,0 +1,230 @@
+"""Live transcription against the clock: 5 minutes of speech fed at real-time pace to a live session, on
+the real 0.6B and 1.7B shapes (random weights, q4_k decoder / int8 encoder), 2 threads.
+
+The clock is simulated but the work is real: audio arrives in 100 ms blocks (as a microphone delivers it);
+whenever the session is idle it is given every block that has arrived, and the clock advances by the wall
+time the session takes. So the figures are those of a real-time source with one worker thread, without
+sleeping through the idle time. Tokens are forced to 4 per audio second (end-of-sequence ignored), for the
+live session and for the offline pipeline it is compared with, on the same audio.
+
+Measured:
+
+- partial latency: for each 100 ms block inside a speech segment, from its arrival to the first event
+  (partial or final) whose text covers it (p50, p95);
+- final latency: from a segment's end (the moment its last sample arrived) to its final (p50, p95);
+- backlog: how much arrived audio waits unfed, sampled at every feed (p95, max, and per 30 s);
+- CPU seconds (this process, all threads) per audio second, live and offline;
+- the mean wall time of one partial step in minute 1 and in minute 5.
+
+Run: ``python benchmarks/live_latency.py`` (``--sizes 0.6b``, ``--seconds 300``); writes
+``results/live_latency.json`` and ``results/live_latency.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+RESULTS = HERE / "results"
+CACHE = RESULTS / "cache"
+TOKENS_PER_SECOND = 4.0
+BLOCK = 1600  # 100 ms
+
+
+def model_folder(size: str) -> Path:
+    from engine_speed import prepare_one
+
+    return prepare_one(size, "int8", "q4_k")
+
+
+def options():  # type: ignore[no-untyped-def]
+    from qwen_whisper_compat.engine.types import TranscribeOptions
+
+    return TranscribeOptions(
+        temperatures=(0.0,), ignore_eos=True, tokens_per_second=TOKENS_PER_SECOND, token_cap_base=0,
+        language="English",
+    )  # fmt: skip
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    return float(np.percentile(values, q)) if values else None
+
+
+def run_live(folder: str, seconds: float, threads: int, step: float) -> dict[str, object]:
+    from engine_speed import speech
+
+    from qwen_whisper_compat.engine.live import Final, LiveOptions, LiveSession, Partial
+    from qwen_whisper_compat.engine.pipeline import Transcriber
+    from qwen_whisper_compat.vad.silero import SileroVad
+
+    audio = speech(seconds)
+    sr = 16000
+    vad = SileroVad()
+    with Transcriber(folder, threads=threads) as t:
+        warm = LiveSession(t, vad.stream(), options(), LiveOptions(step_seconds=step))
+        warm.feed(audio[: 3 * sr])
+        warm.finish()  # sessions, context, caches
+        session = LiveSession(t, vad.stream(), options(), LiveOptions(step_seconds=step))
+        clock = 0.0
+        fed = 0
+        events: list[tuple[float, object]] = []
+        backlog: list[tuple[float, float]] = []
+        steps: list[tuple[float, float]] = []  # (stream seconds at the step, wall seconds of the step)
+        cpu0 = time.process_time()
+        while fed < audio.size:
+            arrived = min(audio.size, int(clock * sr) // BLOCK * BLOCK)
+            if arrived <= fed:
+                clock = (fed + BLOCK) / sr  # idle until the next block arrives
+                continue
+            backlog.append((clock, clock - fed / sr))
+            before = session.stats.partial_seconds
+            t0 = time.perf_counter()
+            out = session.feed(audio[fed:arrived])
+            clock += time.perf_counter() - t0
+            fed = arrived
+            if session.stats.partial_seconds > before:
+                steps.append((fed / sr, session.stats.partial_seconds - before))
+            events += [(clock, e) for e in out]
+        t0 = time.perf_counter()
+        out = session.finish()
+        clock += time.perf_counter() - t0
+        events += [(clock, e) for e in out]
+        cpu = time.process_time() - cpu0
+        stats = session.stats
+
+    finals = [(at, e) for at, e in events if isinstance(e, Final)]
+    covering = sorted((e.end, at) for at, e in events if isinstance(e, Partial | Final))
+    partial_latency: list[float] = []
+    j = 0
+    ends = [c[0] for c in covering]
+    for _, f in finals:
+        if not f.speech:
+            continue
+        for b in range(int(round(f.start * sr)) // BLOCK, int(round(f.end * sr)) // BLOCK):
+            block_end = (b + 1) * BLOCK / sr
+            j = int(np.searchsorted(ends, block_end - 1e-9))
+            later = [at for _, at in covering[j:] if at >= block_end]
+            if later:
+                partial_latency.append(min(later) - block_end)
+    final_latency = [at - f.end for at, f in finals if f.speech]
+    lags = [lag for _, lag in backlog]
+    minute = lambda lo, hi: [w for s, w in steps if lo <= s < hi]  # noqa: E731
+    first, last = minute(0, 60), minute(max(0, seconds - 60), seconds)
+    series = {}
+    for at, lag in backlog:
+        series.setdefault(int(at // 30) * 30, []).append(lag)
+    return {
+        "audio_s": seconds,
+        "step_s": step,
+        "segments": sum(1 for _, f in finals if f.speech),
+        "silent_segments": sum(1 for _, f in finals if not f.speech),
+        "partials": stats.partials,
+        "partial_p50_s": percentile(partial_latency, 50),
+        "partial_p95_s": percentile(partial_latency, 95),
+        "final_p50_s": percentile(final_latency, 50),
+        "final_p95_s": percentile(final_latency, 95),
+        "backlog_p95_s": percentile(lags, 95),
+        "backlog_max_s": max(lags),
+        "backlog_by_30s": {k: round(max(v), 3) for k, v in sorted(series.items())},
+        "finished_at_s": clock,
+        "cpu_s_per_audio_s": cpu / seconds,
+        "step_minute1_s": float(np.mean(first)) if first else None,
+        "step_minute5_s": float(np.mean(last)) if last else None,
+        "prompt_rows": stats.prompt_rows,
+        "kept_rows": stats.kept_rows,
+        "accepted_tokens": stats.accepted_tokens,
+        "generated_tokens": stats.generated_tokens,
+    }
+
+
+def run_offline(folder: str, seconds: float, threads: int) -> dict[str, object]:
+    from engine_speed import speech
+
+    from qwen_whisper_compat.engine.pipeline import Transcriber
+
+    audio = speech(seconds)
+    with Transcriber(folder, threads=threads) as t:
+        t.transcribe(audio[:16000], options())
+        cpu0, t0 = time.process_time(), time.perf_counter()
+        t.transcribe(audio, options())
+        wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    return {"wall_s": wall, "cpu_s_per_audio_s": cpu / seconds, "rtf": wall / seconds}
+
+
+def child(args: list[str]) -> dict[str, object]:
+    proc = subprocess.run([sys.executable, __file__, "--child", *args], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(proc.stderr[-3000:])
+    return json.loads(proc.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def keeps_up(row: dict[str, object]) -> bool:
+    return float(row["backlog_p95_s"]) < 2.0  # type: ignore[arg-type]
+
+
+def table(rows: list[dict[str, object]]) -> str:
+    def f(v: object, spec: str = ".2f") -> str:
+        return "" if v is None else format(v, spec)
+
+    lines = [
+        "| size | step s | keeps up | partial p50 / p95 s | final p50 / p95 s | backlog p95 / max s "
+        "| CPU s per audio s live / offline (ratio) | step at minute 1 / 5 s (ratio) | segments |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        ratio = float(r["cpu_s_per_audio_s"]) / float(r["offline_cpu_s_per_audio_s"])  # type: ignore[arg-type]
+        m1, m5 = r["step_minute1_s"], r["step_minute5_s"]
+        growth = f(float(m5) / float(m1)) if m1 and m5 else ""  # type: ignore[arg-type]
+        lines.append(
+            f"| {r['size']} | {f(r['step_s'], '.1f')} | {'yes' if keeps_up(r) else 'NO: falls behind'} "
+            f"| {f(r['partial_p50_s'])} / {f(r['partial_p95_s'])} | {f(r['final_p50_s'])} / {f(r['final_p95_s'])} "
+            f"| {f(r['backlog_p95_s'])} / {f(r['backlog_max_s'])} "
+            f"| {f(r['cpu_s_per_audio_s'], '.3f')} / {f(r['offline_cpu_s_per_audio_s'], '.3f')} ({f(ratio)}x) "
+            f"| {f(m1, '.3f')} / {f(m5, '.3f')} ({growth}x) | {r['segments']} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", nargs="+", default=["0.6b", "1.7b"], choices=["0.6b", "1.7b"])
+    ap.add_argument("--seconds", type=float, default=300.0)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--steps", type=float, nargs="+", default=[1.0], help="partial step lengths to compare")
+    ap.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        kind, path, seconds, threads, *rest = args.child
+        if kind == "live":
+            print(json.dumps(run_live(path, float(seconds), int(threads), float(rest[0]))))
+        else:
+            print(json.dumps(run_offline(path, float(seconds), int(threads))))
+        return
+    rows: list[dict[str, object]] = []
+    for size in args.sizes:
+        folder = str(model_folder(size))
+        offline = child(["offline", folder, str(args.seconds), str(args.threads)])
+        for step in args.steps:
+            live = child(["live", folder, str(args.seconds), str(args.threads), str(step)])
+            row = {"size": size, **live, "offline_cpu_s_per_audio_s": offline["cpu_s_per_audio_s"],
+                   "offline_rtf": offline["rtf"]}  # fmt: skip
+            rows.append(row)
+            print(json.dumps(row), file=sys.stderr)
+    RESULTS.mkdir(exist_ok=True)
+    meta = {"seconds": args.seconds, "threads": args.threads, "tokens_per_second": TOKENS_PER_SECOND,
+            "precision": "q4_k decoder / int8 encoder", "block_s": BLOCK / 16000}  # fmt: skip
+    (RESULTS / "live_latency.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
+    (RESULTS / "live_latency.md").write_text(table(rows))
+    print(table(rows))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,309 @@
+"""A live session: audio that is still arriving, cut into segments at pauses and decoded as it comes.
+
+:meth:`LiveSession.feed` takes samples of any length and returns the events they cause; :meth:`finish`
+closes the stream. Work happens inside those calls, on the caller's thread, so a caller that falls behind
+(its audio queue grows while a step runs) simply feeds more at once: every segment closed by that audio
+gets its final, and the open segment gets at most one partial for all of it. Partials are skipped under
+load; finals never are.
+
+Cost per step does not grow with the stream: a step works on the open segment only (at most
+``max_segment_seconds``). Within it, completed 8 s encoder windows are encoded once (see
+:mod:`.features`), and the decoder's KV cache for the prompt up to the last completed window is kept from
+one step to the next (:meth:`GGUFDecoder.generate_after` drops the rest and evaluates the new rows). A
+partial forces the previous partial's text except its last ``rollback_tokens`` tokens, which it checks
+again in the same batch; the final of a segment is decoded by the offline pipeline's own decode (same
+prompt, context carried from the previous finals, same fallback of temperatures), with the last partial
+as a draft that the decode only verifies where it is right. So a final equals what the offline pipeline
+gives for that span.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from qwen_whisper_compat.engine.chunking import quiet_point
+from qwen_whisper_compat.engine.fallback import LoopGuard, NoSpeechProbe
+from qwen_whisper_compat.engine.generation import Generation
+from qwen_whisper_compat.engine.languages import language_name
+from qwen_whisper_compat.engine.live.features import SegmentFeatures
+from qwen_whisper_compat.engine.live.segmenter import Segmenter
+from qwen_whisper_compat.engine.live.types import Final, LiveEvent, LiveOptions, Partial
+from qwen_whisper_compat.engine.mel import HOP_LENGTH, SAMPLE_RATE
+from qwen_whisper_compat.engine.pipeline import Transcriber, chunk_context
+from qwen_whisper_compat.engine.prompt import asr_prompt, parse_output
+from qwen_whisper_compat.engine.sampling import SamplingOptions
+from qwen_whisper_compat.engine.types import ChunkResult, EncodedChunk, PipelineStats, TranscribeOptions
+from qwen_whisper_compat.errors import AudioLoadError, UnsupportedOptionError
+
+logger = logging.getLogger("qwen_whisper_compat.live")
+
+#: The shortest open segment a partial is decoded for.
+_MIN_PARTIAL_SAMPLES = SAMPLE_RATE // 4
+
+
+class SpeechDetector(Protocol):
+    """A stateful voice activity detector over one stream (the package's ``SileroVad.stream()``)."""
+
+    #: Samples per probability.
+    window: int
+
+    def feed(self, samples: np.ndarray) -> np.ndarray:
+        """Speech probabilities of the windows completed by ``samples``."""
+
+
+@dataclass(frozen=True)
+class _Cache:
+    """What the decoder's KV cache holds for the open segment: the prompt's prefix for ``context``, then
+    the rows of the completed windows whose encoder output had these identities."""
+
+    epoch: int
+    context: str
+    windows: tuple[int, ...]
+
+
+@dataclass
+class LiveStats:
+    """Counts and times of a session (seconds of wall time spent in each kind of step)."""
+
+    partials: int = 0
+    partial_seconds: float = 0.0
+    finals: int = 0
+    final_seconds: float = 0.0
+    silent: int = 0
+    #: Rows evaluated by the decoder in prompt batches, and rows kept in its cache instead.
+    prompt_rows: int = 0
+    kept_rows: int = 0
+    #: Draft tokens accepted without a decoding step of their own.
+    accepted_tokens: int = 0
+    generated_tokens: int = 0
+
+
+class LiveSession:
+    """Live transcription of one stream over a loaded :class:`Transcriber`.
+
+    The session uses the transcriber's decoder between calls (its KV cache holds the open segment's
+    prompt); another transcription on the same transcriber in between is detected and only costs a fresh
+    prefill. One session per transcriber at a time.
+
+    Args:
+        transcriber: The loaded model.
+        detector: A fresh voice activity detector for this stream.
+        options: Decoding options, as for the offline pipeline (``chunk_seconds`` is not used: segments end
+            at pauses or at ``live.max_segment_seconds``).
+        live: How the stream is cut and how often partials are decoded.
+    """
+
+    def __init__(
+        self,
+        transcriber: Transcriber,
+        detector: SpeechDetector,
+        options: TranscribeOptions | None = None,
+        live: LiveOptions | None = None,
+    ) -> None:
+        options = options or TranscribeOptions()
+        if options.word_timestamps and transcriber.aligner is None:
+            raise UnsupportedOptionError("word_timestamps=True needs a forced aligner: pass aligner= to the Transcriber")
+        if options.language is not None:
+            options = dataclasses.replace(options, language=language_name(options.language, transcriber.languages))
+        self.options, self.live = options, live or LiveOptions()
+        self._t = transcriber
+        self._detector = detector
+        manifest = transcriber.model_dir.manifest
+        self._window_rows = manifest.encoder.window_tokens
+        longest = self.live.max_segment_seconds + 1.0
+        self._features = SegmentFeatures(
+            transcriber.encoder, manifest.encoder.n_mels, self._window_rows, int(longest * SAMPLE_RATE)
+        )
+        self._segmenter = Segmenter(self.live, detector.window, SAMPLE_RATE, self._quietest)
+        self._eos: tuple[int, ...] = () if options.ignore_eos else tuple(transcriber.tokens.eos)
+        self._special = frozenset(transcriber.tokens.special)
+        transcriber.stats = PipelineStats()
+        transcriber._fit_context(dataclasses.replace(options, chunk_seconds=longest, search_seconds=0.0))
+        self.stats = LiveStats()
+        self._start = 0  # first sample of the open segment, in the stream
+        self._fed = 0
+        self._index = 0  # segments closed
+        self._spoken = 0  # speech segments decoded (the offline pipeline's chunk index, for the context)
+        self._previous = ""
+        self._draft: list[int] = []
+        self._heard = 0  # end of the audio the last partial heard
+        self._cache: _Cache | None = None
+        self._pending = _Cache(-1, "", ())
+        self._finished = False
+
+    # ------------------------------------------------------------------------------------- public
+    @property
+    def position(self) -> float:
+        """Seconds of audio fed so far."""
+        return self._fed / SAMPLE_RATE
+
+    def feed(self, samples: np.ndarray) -> list[LiveEvent]:
+        """Add 16 kHz mono float32 samples (any length); return the events they cause, in order.
+
+        Raises:
+            AudioLoadError: Samples that are not finite float values of one channel, or a finished session.
+        """
+        if self._finished:
+            raise AudioLoadError("this live session is finished: start a new stream for more audio")
+        x = _checked(samples)
+        if x.size == 0:
+            return []
+        self._features.append(x)
+        self._fed += x.size
+        events: list[LiveEvent] = [self._close(c.position, c.speech) for c in self._segmenter.push(self._detector.feed(x).tolist())]
+        if (
+            self.live.partials
+            and self._segmenter.has_speech
+            and self._fed - self._heard >= self.live.step_seconds * SAMPLE_RATE
+            and self._features.n >= _MIN_PARTIAL_SAMPLES
+        ):
+            events.append(self._partial())
+        return events
+
+    def finish(self) -> list[LiveEvent]:
+        """End the stream: the open segment's final (nothing when no audio was fed). Idempotent."""
+        if self._finished:
+            return []
+        self._finished = True
+        if self._features.n == 0:
+            return []
+        return [self._close(self._start + self._features.n, self._segmenter.has_speech)]
+
+    # ----------------------------------------------------------------------------------- segments
+    def _close(self, position: int, speech: bool) -> Final:
+        n = position - self._start
+        if speech and n >= HOP_LENGTH:
+            final = Final(self._final(n), speech=True)
+            self.stats.finals += 1
+        else:
+            final = Final(_silent(self._index, self._start, position), speech=False)
+            self.stats.silent += 1
+        self._features.reset(n)
+        self._start = position
+        self._index += 1
+        self._draft = []
+        self._heard = position
+        self._cache = None
+        return final
+
+    def _quietest(self, left: int, right: int) -> int:
+        return self._start + quiet_point(self._features.audio, left - self._start, right - self._start, SAMPLE_RATE // 10)
+
+    def _prompt(self, n: int) -> tuple[np.ndarray, np.ndarray, int, str, int]:
+        """Embeddings of the open segment's first ``n`` samples, the prompt rows, how many leading rows the
+        KV cache still holds, the context, and how many rows come from completed windows."""
+        embeds, stable = self._features.embeddings(n)
+        context = chunk_context(self.options, self._spoken, self._previous)
+        prompt = asr_prompt(self._t.tokens, self._t.decoder.tokenize, len(embeds), context, self.options.language)
+        rows = prompt.embed(self._t.decoder.token_embeddings, embeds)
+        windows = tuple(self._features.window_version()[: stable // self._window_rows])
+        kept = 0
+        cache = self._cache
+        if cache is not None and cache.epoch == self._t.decoder.cache_epoch and cache.context == context:
+            same = 0
+            while same < min(len(windows), len(cache.windows)) and windows[same] == cache.windows[same]:
+                same += 1
+            kept = prompt.audio_offset + same * self._window_rows
+        self._cache = None  # until the decode below has run
+        self._pending = _Cache(self._t.decoder.cache_epoch, context, windows)
+        return embeds, rows, kept, context, prompt.audio_offset
+
+    def _generate(self, kept: int, rows: np.ndarray, cap: int, sampling: SamplingOptions,
+                  stop: LoopGuard | None, probe: NoSpeechProbe | None, draft: Sequence[int], forced: int) -> Generation:  # fmt: skip
+        kept = min(kept, rows.shape[0] - 1)
+        before = self._t.decoder.perf()
+        gen = self._t.decoder.generate_after(
+            kept, rows[kept:], cap, self._eos, sampling, stop, probe, draft=draft, forced=forced
+        )
+        after = self._t.decoder.perf()
+        self.stats.prompt_rows += rows.shape[0] - kept
+        self.stats.kept_rows += kept
+        steps = int(after["eval_tokens"] - before["eval_tokens"])
+        self.stats.generated_tokens += steps
+        self.stats.accepted_tokens += max(0, len(gen.tokens) - steps)
+        self._cache = dataclasses.replace(self._pending, epoch=self._t.decoder.cache_epoch)
+        return gen
+
+    def _partial(self) -> Partial:
+        t = time.perf_counter()
+        n = self._features.n
+        _, rows, kept, _, _ = self._prompt(n)
+        forced = max(0, len(self._draft) - self.live.rollback_tokens)
+        cap = self.options.token_cap(n / SAMPLE_RATE)
+        forced = min(forced, cap)
+        guard = LoopGuard(self.options.loop_window, self.options.loop_distinct)
+        gen = self._generate(kept, rows, cap - forced, SamplingOptions(), guard, None, self._draft, forced)
+        tokens = self._draft[:forced] + gen.tokens
+        self._draft = tokens
+        self._heard = self._start + n
+        parsed = parse_output(self._t.decoder.text(tokens, self._special), self.options.language)
+        first = 0
+        if self.options.language is None and self._t.tokens.asr_text in tokens:
+            first = tokens.index(self._t.tokens.asr_text) + 1
+        self.stats.partials += 1
+        self.stats.partial_seconds += time.perf_counter() - t
+        return Partial(
+            index=self._index,
+            start=self._start / SAMPLE_RATE,
+            end=(self._start + n) / SAMPLE_RATE,
+            text="" if parsed.no_speech else parsed.text,
+            tokens=tuple(tokens[first:]),
+            language=parsed.language,
+        )
+
+    def _final(self, n: int) -> ChunkResult:
+        t = time.perf_counter()
+        t_encode = time.perf_counter()
+        embeds, rows, kept, context, _ = self._prompt(n)
+        enc = EncodedChunk(self._spoken, self._start, self._start + n, embeds, time.perf_counter() - t_encode)
+        self._t.stats.encode_seconds += enc.seconds
+        draft = self._draft
+
+        def attempt(index: int, cap: int, eos: tuple[int, ...], sampling: SamplingOptions,
+                    stop: LoopGuard | None, probe: NoSpeechProbe) -> Generation:  # fmt: skip
+            # the first attempt verifies the last partial; a retry keeps the whole prompt in the cache
+            start = kept if index == 0 else rows.shape[0] - 1
+            return self._generate(start, rows, cap, sampling, stop, probe, draft if index == 0 else (), 0)
+
+        result = self._t._decode(enc, self.options, context, run=attempt)
+        result = dataclasses.replace(result, index=self._index)
+        if self.options.word_timestamps:
+            result = self._t._align(result, self._features.audio[:n].copy(), self._start, self.options)
+        self._previous = result.text
+        self._spoken += 1
+        self.stats.final_seconds += time.perf_counter() - t
+        return result
+
+
+def _checked(samples: np.ndarray) -> np.ndarray:
+    """The samples as contiguous float32, or a clear error."""
+    x = np.asarray(samples)
+    if x.dtype.kind in "iu":
+        raise AudioLoadError(
+            f"live audio must be float samples in [-1, 1], got {x.dtype}: divide 16-bit PCM by 32768 "
+            "(np.frombuffer(data, np.int16).astype(np.float32) / 32768)"
+        )
+    if x.dtype.kind != "f":
+        raise AudioLoadError(f"live audio must be float samples in [-1, 1], got an array of {x.dtype}")
+    if x.ndim != 1:
+        raise AudioLoadError(f"live audio must be 1-D mono 16 kHz samples, got shape {x.shape}: mix the channels down")
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    if not np.isfinite(x).all():
+        raise AudioLoadError("the live audio holds NaN or infinite samples: check the source (a broken decoder?)")
+    return x
+
+
+def _silent(index: int, start: int, end: int) -> ChunkResult:
+    """The final of a span without speech."""
+    return ChunkResult(
+        index=index, start=start / SAMPLE_RATE, end=end / SAMPLE_RATE, text="", tokens=(), language="",
+        avg_logprob=0.0, compression_ratio=0.0, no_speech_prob=1.0, temperature=0.0, truncated=False,
+        repetitive=False, words=None, audio_start=start / SAMPLE_RATE, audio_end=end / SAMPLE_RATE,
+    )  # fmt: skip

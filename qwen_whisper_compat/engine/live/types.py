@@ -1,0 +1,97 @@
+"""What a live session takes and gives: its options, and its two kinds of event."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from qwen_whisper_compat.engine.types import ChunkResult
+from qwen_whisper_compat.errors import UnsupportedOptionError
+
+
+@dataclass(frozen=True)
+class LiveOptions:
+    """How a live session cuts the stream into segments and how often it decodes the open one."""
+
+    #: Decode the open segment again (a partial) once this much new audio has arrived.
+    step_seconds: float = 1.0
+    #: A pause this long (speech probability below the lower threshold) closes the segment.
+    min_silence_seconds: float = 0.5
+    #: Silence kept before a segment's first speech and after its last speech.
+    pad_seconds: float = 0.2
+    #: A segment is closed at this length, at the quietest point of its last ``search_seconds``.
+    max_segment_seconds: float = 15.0
+    search_seconds: float = 3.0
+    #: Silence with no speech in it is closed as a silent segment once this long (bounds what is held).
+    max_silence_seconds: float = 10.0
+    #: Speech starts at a window scoring at least ``threshold`` and goes on while windows score at least
+    #: ``neg_threshold`` (``None``: ``threshold - 0.15``), as Silero's own rule.
+    threshold: float = 0.5
+    neg_threshold: float | None = None
+    #: The last tokens of the previous partial that are checked again (the rest of it is forced).
+    rollback_tokens: int = 5
+    #: Decode partials at all (finals are always decoded).
+    partials: bool = True
+
+    def __post_init__(self) -> None:
+        if self.step_seconds <= 0 or self.min_silence_seconds <= 0 or self.pad_seconds < 0:
+            raise UnsupportedOptionError("step_seconds and min_silence_seconds must be > 0 and pad_seconds >= 0")
+        if self.pad_seconds >= self.min_silence_seconds:
+            raise UnsupportedOptionError("pad_seconds must be shorter than min_silence_seconds")
+        if not 0 < self.search_seconds < self.max_segment_seconds:
+            raise UnsupportedOptionError("search_seconds must be > 0 and shorter than max_segment_seconds")
+        if self.max_silence_seconds <= 2 * self.pad_seconds:
+            raise UnsupportedOptionError("max_silence_seconds must be longer than twice pad_seconds")
+        if not 0.0 < self.threshold <= 1.0 or not 0.0 <= self.effective_neg_threshold <= self.threshold:
+            raise UnsupportedOptionError("threshold must be within (0, 1] and neg_threshold within [0, threshold]")
+        if self.rollback_tokens < 0:
+            raise UnsupportedOptionError(f"rollback_tokens must be >= 0, got {self.rollback_tokens}")
+
+    @property
+    def effective_neg_threshold(self) -> float:
+        return self.neg_threshold if self.neg_threshold is not None else max(self.threshold - 0.15, 0.01)
+
+
+@dataclass(frozen=True)
+class Partial:
+    """The best guess at the open segment's text so far; replaced by the next partial or by its final."""
+
+    #: Index of the segment (finals and partials of one segment share it).
+    index: int
+    #: The segment's start and the end of the audio this guess has heard, seconds of the stream.
+    start: float
+    end: float
+    text: str
+    #: Token ids of ``text`` (the language header excluded).
+    tokens: tuple[int, ...]
+    #: Prompt language name (``""`` when not known yet).
+    language: str
+
+
+@dataclass(frozen=True)
+class Final:
+    """A closed segment, decoded as the offline pipeline decodes that span (or silent: not decoded)."""
+
+    #: The decode; ``chunk.audio_start``/``audio_end`` are the segment's bounds (``start``/``end`` snap to
+    #: the words when they are timed). Segments tile the stream: each sample lies in exactly one.
+    chunk: ChunkResult
+    #: False for a span in which the voice activity detector heard no speech (text empty, nothing decoded).
+    speech: bool
+
+    @property
+    def index(self) -> int:
+        return self.chunk.index
+
+    @property
+    def start(self) -> float:
+        return self.chunk.audio_start
+
+    @property
+    def end(self) -> float:
+        return self.chunk.audio_end
+
+    @property
+    def text(self) -> str:
+        return self.chunk.text
+
+
+LiveEvent = Partial | Final

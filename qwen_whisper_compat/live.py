@@ -1,0 +1,111 @@
+"""The live half of the seam: a stream of audio in, partial texts and final subtitle segments out.
+
+:meth:`Recognizer.stream <qwen_whisper_compat.recognizer.Recognizer.stream>` opens a :class:`LiveStream`
+over the engine's live session (:mod:`.engine.live`); the whisper face (``model.stream()``), the
+faster-whisper face (``WhisperModel.stream()``), ``qwen-whisper-live`` and the host adapters read the same
+:class:`LiveUpdate` objects and differ only in how they shape a :class:`~.recognizer.SegmentInfo`. A final is
+cut into subtitle-sized segments by the offline rules (the recognizer's own shaping: limits, no-speech
+dropping, post-processors).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+
+from qwen_whisper_compat.engine.languages import LANGUAGE_CODES
+from qwen_whisper_compat.engine.live import Final, LiveEvent, LiveSession, LiveStats, Partial
+from qwen_whisper_compat.engine.types import ChunkResult
+
+if TYPE_CHECKING:
+    from qwen_whisper_compat.recognizer import RunOptions, SegmentInfo
+
+__all__ = ["LiveStream", "LiveUpdate"]
+
+#: Shapes an engine final into subtitle-sized segments (the recognizer's offline rules).
+Shape = Callable[[ChunkResult, "RunOptions"], Iterator["SegmentInfo"]]
+
+
+@dataclass(frozen=True)
+class LiveUpdate:
+    """One event of a live stream."""
+
+    #: ``"partial"``: the open segment's text so far, replaced by the next update of the same ``index``;
+    #: ``"final"``: the closed segment, never changed again.
+    kind: Literal["partial", "final"]
+    #: Index of the stream's segment (a partial and the final that replaces it share it).
+    index: int
+    #: Span of the stream (seconds) the update covers: for a partial, up to the audio heard so far; the
+    #: finals' spans tile the stream.
+    start: float
+    end: float
+    text: str
+    #: Whisper code of the language (``""`` when not known).
+    language: str
+    #: For a final: its subtitle-sized segments (none for silence or a dropped no-speech segment).
+    segments: tuple[SegmentInfo, ...] = ()
+    #: For a final: whether the voice activity detector heard speech in it.
+    speech: bool = True
+
+
+class LiveStream:
+    """A live transcription in progress: :meth:`feed` samples, read updates, :meth:`finish`.
+
+    Calls are serialised by a lock, so a producer thread may feed while another thread finishes.
+    """
+
+    def __init__(self, session: LiveSession, shape: Shape, options: RunOptions, on_close: Callable[[], None]) -> None:
+        self._session, self._shape, self._options = session, shape, options
+        self._lock = threading.Lock()
+        self._on_close = on_close
+        self._closed = False
+
+    @property
+    def position(self) -> float:
+        """Seconds of audio fed so far."""
+        return self._session.position
+
+    @property
+    def stats(self) -> LiveStats:
+        """The engine session's counts and times (:class:`~.engine.live.LiveStats`)."""
+        return self._session.stats
+
+    def feed(self, samples: np.ndarray) -> list[LiveUpdate]:
+        """Add 16 kHz mono float32 samples; the updates they cause, in order.
+
+        Raises:
+            AudioLoadError: Samples that are not finite floats of one channel, or a finished stream.
+        """
+        with self._lock:
+            return [self._update(e) for e in self._session.feed(samples)]
+
+    def finish(self) -> list[LiveUpdate]:
+        """End the stream: the last segment's final (no update for a stream that got no audio)."""
+        with self._lock:
+            updates = [self._update(e) for e in self._session.finish()]
+        self.close()
+        return updates
+
+    def close(self) -> None:
+        """Let the model serve another stream (idempotent); audio not finished is dropped."""
+        if not self._closed:
+            self._closed = True
+            self._on_close()
+
+    def _update(self, event: LiveEvent) -> LiveUpdate:
+        if isinstance(event, Partial):
+            return LiveUpdate("partial", event.index, event.start, event.end, event.text, _code(event.language))
+        assert isinstance(event, Final)
+        segments = tuple(self._shape(event.chunk, self._options)) if event.speech else ()
+        return LiveUpdate(
+            "final", event.index, event.start, event.end, "".join(s.text for s in segments).strip(),
+            _code(event.chunk.language), segments, event.speech,
+        )  # fmt: skip
+
+
+def _code(name: str) -> str:
+    return LANGUAGE_CODES.get(name, "")

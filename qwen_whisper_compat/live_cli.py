@@ -1,0 +1,207 @@
+"""``qwen-whisper-live``: live transcription of the microphone, a file at real-time pace, or PCM on stdin.
+
+::
+
+    qwen-whisper-live                           # the microphone (extra [mic]: sounddevice)
+    qwen-whisper-live talk.mp3 --realtime       # a file played at real-time pace (without: as fast as it goes)
+    ffmpeg -i URL -f s16le -ar 16000 -ac 1 - | qwen-whisper-live -
+
+On a terminal the open segment's partial text is rewritten in place and each final is printed as whisper
+prints segments, ``[mm:ss.mmm --> mm:ss.mmm]  text``; piped, every event is one JSON line. With
+``--output_dir`` the finals are also written as whisper's outputs (srt, vtt, ...) when the stream ends
+(Ctrl-C ends a microphone stream and still writes them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import sys
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from qwen_whisper_compat.errors import QwenWhisperError, UnknownModelError
+from qwen_whisper_compat.tokenizer import LANGUAGES, TO_LANGUAGE_CODE
+from qwen_whisper_compat.utils import WRITERS, format_timestamp, str2bool
+
+logger = logging.getLogger("qwen_whisper_compat.cli")
+
+PROG = "qwen-whisper-live"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("input", nargs="?", default=None, metavar="INPUT",
+                   help="an audio or video file, '-' for 16 kHz mono s16le PCM on stdin; none: the microphone")
+    p.add_argument("--realtime", action="store_true", help="play INPUT at real-time pace (as a live source)")
+    p.add_argument("--model", default="turbo", help="model name or folder (as qwen-whisper's --model)")
+    p.add_argument("--model_dir", default=None, help="the model cache folder")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads (0: all)")
+    languages = sorted(LANGUAGES) + sorted(k.title() for k in TO_LANGUAGE_CODE)
+    p.add_argument("--language", default=None, choices=languages, metavar="LANGUAGE",
+                   help="the spoken language (default: detected per segment)")
+    p.add_argument("--initial_prompt", default=None, help="context for the first segment (names, hot words)")
+    p.add_argument("--word_timestamps", type=str2bool, default=False, help="time the finals' words (aligner)")
+    p.add_argument("--output_dir", "-o", default=None, help="also write the finals here when the stream ends")
+    p.add_argument("--output_format", "-f", default="all", choices=[*WRITERS, "all"],
+                   help="the formats written to --output_dir")
+    p.add_argument("--step_seconds", type=float, default=1.0, help="new audio between partials")
+    p.add_argument("--min_silence_seconds", type=float, default=0.5, help="the pause that ends a segment")
+    p.add_argument("--max_segment_seconds", type=float, default=15.0, help="the longest segment")
+    p.add_argument("--no_partials", action="store_true", help="print finals only")
+    p.add_argument("--json", action="store_true", help="write JSON lines even on a terminal")
+    p.add_argument("--mic_device", default=None, help="the sounddevice input device (index or name)")
+    return p
+
+
+class Console:
+    """A terminal: the partial line rewritten in place, finals as whisper's verbose lines."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self._partial = False
+
+    def partial(self, text: str) -> None:
+        width = max(20, shutil.get_terminal_size((100, 20)).columns - 1)
+        line = text.strip()
+        if len(line) > width:
+            line = "…" + line[-(width - 1) :]
+        self.out.write("\r\x1b[2K" + line)
+        self.out.flush()
+        self._partial = True
+
+    def final(self, event: Any) -> None:
+        if self._partial:
+            self.out.write("\r\x1b[2K")
+            self._partial = False
+        for s in event.segments:
+            self.out.write(f"[{format_timestamp(s['start'])} --> {format_timestamp(s['end'])}] {s['text']}\n")
+        self.out.flush()
+
+    def close(self) -> None:
+        if self._partial:
+            self.out.write("\r\x1b[2K")
+            self.out.flush()
+
+
+class JsonLines:
+    """A pipe: one JSON object per event."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+
+    def event(self, event: Any) -> None:
+        record: dict[str, Any] = {
+            "type": event.type, "index": event.index, "start": round(event.start, 3), "end": round(event.end, 3),
+            "text": event.text, "language": event.language,
+        }  # fmt: skip
+        if event.type == "final":
+            record["segments"] = [{"start": s["start"], "end": s["end"], "text": s["text"]} for s in event.segments]
+        self.out.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self.out.flush()
+
+
+def open_source(args: argparse.Namespace) -> tuple[Any, str]:
+    """The audio source the arguments name, and the name its outputs get."""
+    from qwen_whisper_compat import live_sources
+
+    if args.input == "-":
+        return live_sources.pcm_stream(), "stdin"
+    if args.input is None:
+        device = int(args.mic_device) if args.mic_device and args.mic_device.isdigit() else args.mic_device
+        return live_sources.microphone(device), "microphone"
+    if not os.path.isfile(args.input):
+        raise QwenWhisperError(f"{args.input!r} is not a file")
+    speed = 1.0 if args.realtime else 1e9  # not --realtime: as fast as the transcriber takes it
+    return live_sources.realtime_file(args.input, speed=speed), args.input
+
+
+def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None) -> int:
+    """Run the command; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    out = stdout or sys.stdout
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    logging.getLogger("qwen_whisper_compat.hub").setLevel(logging.INFO)
+    from qwen_whisper_compat.cli import output_dir_problem
+
+    if args.output_dir and (problem := output_dir_problem(args.output_dir)):
+        print(f"{PROG}: error: {problem}", file=sys.stderr)
+        return 1
+    from qwen_whisper_compat.model import load_model
+
+    try:
+        model = load_model(args.model, device=args.device, download_root=args.model_dir, threads=args.threads,
+                           aligner=None if args.word_timestamps else False)  # fmt: skip
+    except UnknownModelError as e:
+        parser.error(str(e))
+    except (QwenWhisperError, ValueError, OSError) as e:
+        print(f"{PROG}: error: {e}", file=sys.stderr)
+        return 1
+    try:
+        return _transcribe(model, args, out)
+    finally:
+        model.close()
+
+
+def _transcribe(model: Any, args: argparse.Namespace, out: TextIO) -> int:
+    try:
+        stream = model.stream(
+            language=args.language, initial_prompt=args.initial_prompt, word_timestamps=args.word_timestamps,
+            step_seconds=args.step_seconds, min_silence_seconds=args.min_silence_seconds,
+            max_segment_seconds=args.max_segment_seconds, partials=not args.no_partials,
+        )  # fmt: skip
+        source, name = open_source(args)
+    except (QwenWhisperError, ValueError) as e:
+        print(f"{PROG}: error: {e}", file=sys.stderr)
+        return 1
+    tty = out.isatty() and not args.json
+    console, lines = (Console(out), None) if tty else (None, JsonLines(out))
+    status = 0
+    events = stream.events(source)
+    try:
+        for event in events:
+            if lines is not None:
+                lines.event(event)
+            elif event.type == "partial":
+                console.partial(event.text)  # type: ignore[union-attr]
+            else:
+                console.final(event)  # type: ignore[union-attr]
+    except KeyboardInterrupt:  # the way to stop a microphone: keep what was heard
+        events.close()
+        for event in stream.finish():
+            if lines is not None:
+                lines.event(event)
+            else:
+                console.final(event)  # type: ignore[union-attr]
+    except QwenWhisperError as e:
+        print(f"\n{PROG}: error: {type(e).__name__}: {e}", file=sys.stderr)
+        status = 1
+    finally:
+        events.close()
+        if console is not None:
+            console.close()
+    if args.output_dir and stream.segments:
+        _write(stream.result(), name, args)
+    return status
+
+
+def _write(result: dict[str, Any], name: str, args: argparse.Namespace) -> None:
+    from qwen_whisper_compat.utils import get_writer
+
+    os.makedirs(args.output_dir, exist_ok=True)
+    writer = get_writer(args.output_format, args.output_dir)
+    writer(result, name, max_line_width=None, max_line_count=None, highlight_words=False)
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()
