@@ -64,9 +64,12 @@ def run_session(t: Transcriber, audio: np.ndarray, options: TranscribeOptions, l
     return events + session.finish()
 
 
-def test_finals_equal_the_offline_pipeline_on_the_same_bounds(transcriber: Transcriber, talk: np.ndarray) -> None:
+@pytest.mark.parametrize("window", [2, 8], ids=["streaming-window-partials", "offline-window-partials"])
+def test_finals_equal_the_offline_pipeline_on_the_same_bounds(
+    transcriber: Transcriber, talk: np.ndarray, window: int
+) -> None:
     options = TranscribeOptions()  # language detected, whisper's fallback temperatures
-    events = run_session(transcriber, talk, options)
+    events = run_session(transcriber, talk, options, LiveOptions(partial_window_seconds=window))
     finals = [e for e in events if isinstance(e, Final)]
     partials = [e for e in events if isinstance(e, Partial)]
     assert partials and sum(f.speech for f in finals) >= 4 and not all(f.speech for f in finals)

@@ -52,6 +52,7 @@ class SegmentFeatures:
         self._raw = np.zeros((n_mels, n_frames(self._audio.size)), dtype=np.float32)
         self._settled = 0
         self._windows: list[_Window] = []
+        self._pieces: list[np.ndarray] = []  # completed streaming-mode windows (partials)
         #: Encoder calls that re-encoded a completed window (the clamp changed), for tests and statistics.
         self.reencoded = 0
 
@@ -97,6 +98,42 @@ class SegmentFeatures:
         embeds = np.concatenate(rows) if len(rows) > 1 else rows[0]
         return embeds, complete * self.window_rows
 
+    def partial_embeddings(self, piece_frames: int) -> tuple[np.ndarray, int, tuple[int, ...]]:
+        """Encoder output of the whole segment in attention windows of ``piece_frames`` (the encoder's
+        streaming mode: AuT is trained with windows of 1 to 8 s), for partials: each completed window is
+        encoded once, with the clamp of the moment, and never again; only the open one is encoded each time.
+
+        Returns the rows, how many come from completed windows, and an identity per completed window.
+        """
+        n = self.n
+        settled = self._settle(n)
+        total = n_frames(n)
+        peak = float(self._raw[:, :settled].max()) if settled else -np.inf
+        tail = raw_log_mel(self._audio[:n], settled, total, self.n_mels) if total > settled else None
+        if tail is not None and tail.size:
+            peak = max(peak, float(tail.max()))
+        for k in range(len(self._pieces), settled // piece_frames):
+            raw = self._raw[:, k * piece_frames : (k + 1) * piece_frames]
+            self._pieces.append(self._encode(normalize_log_mel(raw, peak)))
+        first = len(self._pieces) * piece_frames
+        rows = list(self._pieces)
+        stable = sum(r.shape[0] for r in rows)
+        if total > first:
+            mel = self._raw[:, first:settled]
+            if tail is not None:
+                mel = np.concatenate([mel, tail], axis=1)
+            rows.append(self._encode(normalize_log_mel(mel, peak)))
+        return np.concatenate(rows), stable, tuple(id(r) for r in self._pieces)
+
+    def complete_windows(self) -> None:
+        """Encode the 8 s windows completed so far (exactly, as :meth:`embeddings` uses them), so that a
+        final later finds them done."""
+        settled = self._settle(self.n)
+        if settled // WINDOW_FRAMES > len(self._windows):
+            peak = float(self._raw[:, :settled].max())
+            for k in range(settled // WINDOW_FRAMES):
+                self._window(k, peak)
+
     def reset(self, keep_from: int) -> None:
         """Start the next segment at sample ``keep_from`` of this one: the samples after it are kept, every
         frame and window is dropped (their frames are counted from the new start)."""
@@ -104,6 +141,7 @@ class SegmentFeatures:
         self.n = 0
         self._settled = 0
         self._windows = []
+        self._pieces = []
         self.append(rest)
 
     def _settle(self, n: int) -> int:

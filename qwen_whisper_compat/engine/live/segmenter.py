@@ -46,6 +46,11 @@ class Segmenter:
         self._silence_from: int | None = None
         self._windows = 0  # windows seen
 
+    @property
+    def quiet_since(self) -> int | None:
+        """Where the silence that is going on inside speech began (``None`` while speech is heard)."""
+        return self._silence_from if self._in_speech else None
+
     def push(self, probabilities: list[float]) -> list[Cut]:
         """Cuts decided by the next windows' probabilities, in order."""
         cuts: list[Cut] = []

@@ -29,6 +29,7 @@ from typing import Protocol
 import numpy as np
 
 from qwen_whisper_compat.engine.chunking import quiet_point
+from qwen_whisper_compat.engine.encoder import WINDOW_FRAMES
 from qwen_whisper_compat.engine.fallback import LoopGuard, NoSpeechProbe
 from qwen_whisper_compat.engine.generation import Generation
 from qwen_whisper_compat.engine.languages import language_name
@@ -66,6 +67,8 @@ class _Cache:
     epoch: int
     context: str
     windows: tuple[int, ...]
+    #: ``"offline"`` (8 s windows, as the finals) or ``"streaming"`` (the partials' short windows).
+    mode: str = "offline"
 
 
 @dataclass
@@ -117,6 +120,7 @@ class LiveSession:
         self._detector = detector
         manifest = transcriber.model_dir.manifest
         self._window_rows = manifest.encoder.window_tokens
+        self._piece_frames = int(self.live.partial_window_seconds * 100)
         longest = self.live.max_segment_seconds + 1.0
         self._features = SegmentFeatures(
             transcriber.encoder, manifest.encoder.n_mels, self._window_rows, int(longest * SAMPLE_RATE)
@@ -163,7 +167,8 @@ class LiveSession:
             and self._segmenter.has_speech
             and self._fed - self._heard >= self.live.step_seconds * SAMPLE_RATE
             and self._features.n >= _MIN_PARTIAL_SAMPLES
-        ):
+            and not (self._segmenter.quiet_since is not None and self._segmenter.quiet_since <= self._heard)
+        ):  # (nothing but silence since the last partial: nothing new to say)
             events.append(self._partial())
         return events
 
@@ -196,24 +201,33 @@ class LiveSession:
     def _quietest(self, left: int, right: int) -> int:
         return self._start + quiet_point(self._features.audio, left - self._start, right - self._start, SAMPLE_RATE // 10)
 
-    def _prompt(self, n: int) -> tuple[np.ndarray, np.ndarray, int, str, int]:
-        """Embeddings of the open segment's first ``n`` samples, the prompt rows, how many leading rows the
-        KV cache still holds, the context, and how many rows come from completed windows."""
-        embeds, stable = self._features.embeddings(n)
+    def _prompt(
+        self, embeds: np.ndarray, parts: Sequence[tuple[int, int]], mode: str
+    ) -> tuple[np.ndarray, int, str]:
+        """The prompt rows of the open segment whose audio rows are ``embeds``, how many leading rows the KV
+        cache still holds, and the context. ``parts`` are (identity, rows) of the completed windows at the
+        start of ``embeds``, whose rows stay the same from one step to the next; ``mode`` names the encoder
+        windows they come from (a cache of one mode is no use to the other beyond the prompt's prefix)."""
         context = chunk_context(self.options, self._spoken, self._previous)
         prompt = asr_prompt(self._t.tokens, self._t.decoder.tokenize, len(embeds), context, self.options.language)
         rows = prompt.embed(self._t.decoder.token_embeddings, embeds)
-        windows = tuple(self._features.window_version()[: stable // self._window_rows])
         kept = 0
         cache = self._cache
         if cache is not None and cache.epoch == self._t.decoder.cache_epoch and cache.context == context:
-            same = 0
-            while same < min(len(windows), len(cache.windows)) and windows[same] == cache.windows[same]:
-                same += 1
-            kept = prompt.audio_offset + same * self._window_rows
+            kept = prompt.audio_offset
+            if cache.mode == mode:
+                for (identity, size), cached in zip(parts, cache.windows, strict=False):
+                    if identity != cached:
+                        break
+                    kept += size
         self._cache = None  # until the decode below has run
-        self._pending = _Cache(self._t.decoder.cache_epoch, context, windows)
-        return embeds, rows, kept, context, prompt.audio_offset
+        self._pending = _Cache(self._t.decoder.cache_epoch, context, tuple(i for i, _ in parts), mode)
+        return rows, kept, context
+
+    def _windows(self, stable: int) -> list[tuple[int, int]]:
+        """(identity, rows) of the completed 8 s windows among the first ``stable`` rows."""
+        ids = self._features.window_version()[: stable // self._window_rows]
+        return [(i, self._window_rows) for i in ids]
 
     def _generate(self, kept: int, rows: np.ndarray, cap: int, sampling: SamplingOptions,
                   stop: LoopGuard | None, probe: NoSpeechProbe | None, draft: Sequence[int], forced: int) -> Generation:  # fmt: skip
@@ -234,7 +248,13 @@ class LiveSession:
     def _partial(self) -> Partial:
         t = time.perf_counter()
         n = self._features.n
-        _, rows, kept, _, _ = self._prompt(n)
+        if self._piece_frames < WINDOW_FRAMES:
+            embeds, stable, ids = self._features.partial_embeddings(self._piece_frames)
+            size = self._t.model_dir.manifest.encoder.output_length(self._piece_frames)
+            rows, kept, _ = self._prompt(embeds, [(i, size) for i in ids], "streaming")
+        else:
+            embeds, stable = self._features.embeddings(n)
+            rows, kept, _ = self._prompt(embeds, self._windows(stable), "offline")
         forced = max(0, len(self._draft) - self.live.rollback_tokens)
         cap = self.options.token_cap(n / SAMPLE_RATE)
         forced = min(forced, cap)
@@ -243,6 +263,8 @@ class LiveSession:
         tokens = self._draft[:forced] + gen.tokens
         self._draft = tokens
         self._heard = self._start + n
+        if self._piece_frames < WINDOW_FRAMES:
+            self._features.complete_windows()  # the final's 8 s windows, encoded while the segment goes on
         parsed = parse_output(self._t.decoder.text(tokens, self._special), self.options.language)
         first = 0
         if self.options.language is None and self._t.tokens.asr_text in tokens:
@@ -261,7 +283,8 @@ class LiveSession:
     def _final(self, n: int) -> ChunkResult:
         t = time.perf_counter()
         t_encode = time.perf_counter()
-        embeds, rows, kept, context, _ = self._prompt(n)
+        embeds, stable = self._features.embeddings(n)
+        rows, kept, context = self._prompt(embeds, self._windows(stable), "offline")
         enc = EncodedChunk(self._spoken, self._start, self._start + n, embeds, time.perf_counter() - t_encode)
         self._t.stats.encode_seconds += enc.seconds
         draft = self._draft

@@ -27,6 +27,11 @@ class LiveOptions:
     #: ``neg_threshold`` (``None``: ``threshold - 0.15``), as Silero's own rule.
     threshold: float = 0.5
     neg_threshold: float | None = None
+    #: The encoder's attention window for partials, whole seconds from 1 to 8. AuT is trained with windows
+    #: of 1 to 8 s: a short one (its streaming mode) means that a partial encodes and prefills only the
+    #: open short window; 8 is the offline window, whose completed windows and KV cache the final reuses.
+    #: Finals always use the offline window.
+    partial_window_seconds: float = 2.0
     #: The last tokens of the previous partial that are checked again (the rest of it is forced).
     rollback_tokens: int = 5
     #: Decode partials at all (finals are always decoded).
@@ -43,6 +48,8 @@ class LiveOptions:
             raise UnsupportedOptionError("max_silence_seconds must be longer than twice pad_seconds")
         if not 0.0 < self.threshold <= 1.0 or not 0.0 <= self.effective_neg_threshold <= self.threshold:
             raise UnsupportedOptionError("threshold must be within (0, 1] and neg_threshold within [0, threshold]")
+        if self.partial_window_seconds not in (1, 2, 3, 4, 5, 6, 7, 8):
+            raise UnsupportedOptionError(f"partial_window_seconds must be a whole number of seconds from 1 to 8, got {self.partial_window_seconds}")
         if self.rollback_tokens < 0:
             raise UnsupportedOptionError(f"rollback_tokens must be >= 0, got {self.rollback_tokens}")
 
