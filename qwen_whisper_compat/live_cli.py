@@ -114,8 +114,6 @@ def open_source(args: argparse.Namespace) -> tuple[Any, str]:
     if args.input is None:
         device = int(args.mic_device) if args.mic_device and args.mic_device.isdigit() else args.mic_device
         return live_sources.microphone(device), "microphone"
-    if not os.path.isfile(args.input):
-        raise QwenWhisperError(f"{args.input!r} is not a file")
     speed = 1.0 if args.realtime else 1e9  # not --realtime: as fast as the transcriber takes it
     return live_sources.realtime_file(args.input, speed=speed), args.input
 
@@ -131,6 +129,10 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None) -> int
 
     if args.output_dir and (problem := output_dir_problem(args.output_dir)):
         print(f"{PROG}: error: {problem}", file=sys.stderr)
+        return 1
+    if args.input not in (None, "-") and not os.path.isfile(args.input):  # before the model loads
+        kind = "a folder, not an audio file" if os.path.isdir(args.input) else "not a file"
+        print(f"{PROG}: error: {args.input!r} is {kind}", file=sys.stderr)
         return 1
     from qwen_whisper_compat.model import load_model
 
@@ -155,9 +157,14 @@ def _transcribe(model: Any, args: argparse.Namespace, out: TextIO) -> int:
             step_seconds=args.step_seconds, min_silence_seconds=args.min_silence_seconds,
             max_segment_seconds=args.max_segment_seconds, partials=not args.no_partials,
         )  # fmt: skip
-        source, name = open_source(args)
     except (QwenWhisperError, ValueError) as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
+        return 1
+    try:
+        source, name = open_source(args)
+    except (QwenWhisperError, ValueError) as e:
+        stream.close()
+        print(f"{PROG}: error: {type(e).__name__}: {e}", file=sys.stderr)
         return 1
     tty = out.isatty() and not args.json
     console, lines = (Console(out), None) if tty else (None, JsonLines(out))

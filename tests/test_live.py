@@ -6,12 +6,13 @@ injected, and without its extra)."""
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pytest
@@ -75,7 +76,7 @@ def test_finals_equal_the_offline_pipeline_on_the_same_bounds(
     assert partials and sum(f.speech for f in finals) >= 4 and not all(f.speech for f in finals)
     # the finals tile the stream: every sample lies in exactly one
     assert finals[0].start == 0.0 and finals[-1].end == talk.size / SR
-    assert all(a.end == b.start for a, b in itertools_pairwise(finals))
+    assert all(a.end == b.start for a, b in itertools.pairwise(finals))
     assert all(f.end > f.start for f in finals)
     assert max(f.end - f.start for f in finals) <= LiveOptions().max_segment_seconds + 0.05
     # times never go backwards: events start in order, a segment's partials hear more and more, and no
@@ -113,10 +114,6 @@ def test_finals_equal_the_offline_pipeline_on_the_same_bounds(
     assert retried, "no final went through the fallback: the test does not cover it"
 
 
-def itertools_pairwise(items: list[Any]) -> Iterator[tuple[Any, Any]]:
-    return zip(items, items[1:], strict=False)
-
-
 def test_forced_language_and_draft_free_finals(transcriber: Transcriber, jfk: np.ndarray) -> None:
     """With partials off the finals are decoded without a draft: the same tokens as with one."""
     options = TranscribeOptions(language="en", temperatures=(0.0,))
@@ -132,6 +129,7 @@ def test_reused_encoder_windows_equal_a_fresh_encode(transcriber: Transcriber, t
     window_rows = transcriber.model_dir.manifest.encoder.window_tokens
     features = SegmentFeatures(transcriber.encoder, 128, window_rows, audio.size)
     kept_before: np.ndarray | None = None
+    reencoded_before = 0
     for piece in uneven_pieces(audio, seed=3):
         features.append(piece)
         if features.n < 160:
@@ -292,8 +290,8 @@ def test_pcm_stream_converts_s16le(tmp_path: Path) -> None:
 class FakeInputStream:
     """sounddevice.InputStream's signature; delivers a clip through the callback from its own thread."""
 
-    clip: np.ndarray = np.zeros(0, np.float32)
-    instances: list[FakeInputStream] = []
+    clip: ClassVar[np.ndarray] = np.zeros(0, np.float32)
+    instances: ClassVar[list[FakeInputStream]] = []
 
     def __init__(self, samplerate: int, channels: int, dtype: str, blocksize: int, device: Any, callback: Any) -> None:
         assert (samplerate, channels, dtype) == (16000, 1, "float32")

@@ -4,9 +4,11 @@ the whisper outputs of the finals in ``--output_dir``, and its errors."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import pty
+import re
 import select
 import subprocess
 import sys
@@ -52,7 +54,8 @@ def test_realtime_file_on_a_terminal(model_env: dict[str, str], shared_audio: Pa
     assert proc.returncode == 0, proc.stderr.read().decode() if proc.stderr else text
     assert time.monotonic() - t0 >= 10.0  # 11 s of audio at real-time pace
     assert "\r\x1b[2K" in text  # the partial line is rewritten in place
-    finals = [line for line in text.replace("\r\x1b[2K", "\n").splitlines() if line.startswith("[")]
+    whisper_line = re.compile(r"^\[\d\d:\d\d\.\d{3} --> \d\d:\d\d\.\d{3}\] ")
+    finals = [line for line in text.replace("\r\x1b[2K", "\n").splitlines() if whisper_line.match(line)]
     assert finals and finals[0].startswith("[00:00.000 --> ")
     srt = (tmp_path / "jfk.srt").read_text(encoding="utf-8")
     assert srt.startswith("1\n00:00:00,000 --> ") and srt.count(" --> ") == len(finals)
@@ -69,7 +72,7 @@ def test_pcm_on_stdin_gives_json_lines(model_env: dict[str, str], jfk: np.ndarra
     assert {e["type"] for e in events} == {"partial", "final"} and events[-1]["type"] == "final"
     finals = [e for e in events if e["type"] == "final"]
     assert finals[0]["start"] == 0.0 and finals[-1]["end"] == pytest.approx(jfk.size / 16000, abs=1e-3)
-    assert all(a["end"] == b["start"] for a, b in zip(finals, finals[1:], strict=False))
+    assert all(a["end"] == b["start"] for a, b in itertools.pairwise(finals))
     assert any(f["segments"] for f in finals)
     assert {p.suffix for p in tmp_path.glob("stdin.*")} == {".txt", ".vtt", ".srt", ".tsv", ".json"}
 

@@ -7,14 +7,18 @@ gets its final, and the open segment gets at most one partial for all of it. Par
 load; finals never are.
 
 Cost per step does not grow with the stream: a step works on the open segment only (at most
-``max_segment_seconds``). Within it, completed 8 s encoder windows are encoded once (see
-:mod:`.features`), and the decoder's KV cache for the prompt up to the last completed window is kept from
-one step to the next (:meth:`GGUFDecoder.generate_after` drops the rest and evaluates the new rows). A
-partial forces the previous partial's text except its last ``rollback_tokens`` tokens, which it checks
-again in the same batch; the final of a segment is decoded by the offline pipeline's own decode (same
-prompt, context carried from the previous finals, same fallback of temperatures), with the last partial
-as a draft that the decode only verifies where it is right. So a final equals what the offline pipeline
-gives for that span.
+``max_segment_seconds``). A partial runs the encoder in its streaming mode (attention windows of
+``partial_window_seconds``, 2 s by default; AuT is trained with windows of 1 to 8 s): each completed short
+window is encoded once, and the decoder's KV cache keeps the prompt up to the last completed one
+(:meth:`GGUFDecoder.generate_after` drops the rest and evaluates the new rows), so a step encodes and
+prefills only the open short window, the prompt's suffix and the text. A partial forces the previous
+partial's text except its last ``rollback_tokens`` tokens, which it checks again in the same batch.
+
+A final uses the offline 8 s windows (encoded once each while the segment goes on, see :mod:`.features`)
+and is decoded by the offline pipeline's own decode (same prompt, context carried from the previous finals,
+same fallback of temperatures), with the last partial as a draft that the decode only verifies where it is
+right. So a final equals what the offline pipeline gives for that span. With ``partial_window_seconds=8``
+partials use the offline windows too, and the final reuses their KV cache up to the last completed window.
 """
 
 from __future__ import annotations
@@ -249,7 +253,7 @@ class LiveSession:
         t = time.perf_counter()
         n = self._features.n
         if self._piece_frames < WINDOW_FRAMES:
-            embeds, stable, ids = self._features.partial_embeddings(self._piece_frames)
+            embeds, _, ids = self._features.partial_embeddings(self._piece_frames)
             size = self._t.model_dir.manifest.encoder.output_length(self._piece_frames)
             rows, kept, _ = self._prompt(embeds, [(i, size) for i in ids], "streaming")
         else:
