@@ -199,15 +199,15 @@ class WhisperModel:
         **live: Any,
     ) -> Stream[Segment]:
         """Transcribe audio while it arrives (see :mod:`~.streaming`): a stream whose final events carry
-        :class:`Segment` objects (ids from 1, as ``transcribe`` numbers them). ``hotwords`` joins the
-        prompt's context as in :meth:`transcribe`; ``**live`` takes the live options (``step_seconds``,
-        ``min_silence_seconds``, ``max_segment_seconds``, ``partials``, ...)."""
+        :class:`Segment` objects (ids from 1, as ``transcribe`` numbers them). ``hotwords`` join every
+        segment's prompt context as in :meth:`transcribe`; ``**live`` takes the live options
+        (``step_seconds``, ``min_silence_seconds``, ``max_segment_seconds``, ``partials``, ...)."""
         from qwen_whisper_compat.streaming import open_stream
 
-        context = "\n".join(t for t in (initial_prompt, hotwords) if t) or None
+        context = "\n".join(t for t in (hotwords, initial_prompt) if t) or None  # as transcribe() joins them
         return open_stream(
             self.model.recognizer, lambda i, info: _segment(i, info, None), 1, self.model.segment_limits,
-            language=language, initial_prompt=context, word_timestamps=word_timestamps,
+            language=language, initial_prompt=context, carry_context=bool(hotwords), word_timestamps=word_timestamps,
             condition_on_previous_text=condition_on_previous_text, temperature=temperature,
             compression_ratio_threshold=compression_ratio_threshold, logprob_threshold=log_prob_threshold,
             no_speech_threshold=no_speech_threshold, live=live,

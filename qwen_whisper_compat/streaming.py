@@ -140,6 +140,7 @@ def open_stream(
     language: str | None,
     initial_prompt: str | None,
     word_timestamps: bool,
+    carry_context: bool = False,
     condition_on_previous_text: bool,
     temperature: float | Iterable[float],
     compression_ratio_threshold: float | None,
@@ -151,6 +152,7 @@ def open_stream(
     run = RunOptions(
         language=language,
         context=initial_prompt or "",
+        carry_context=carry_context,
         carry_previous=condition_on_previous_text,
         temperatures=opts.temperatures(temperature),
         compression_ratio_threshold=compression_ratio_threshold,
