@@ -22,7 +22,7 @@ import numpy as np
 from qwen_whisper_compat import options as opts
 from qwen_whisper_compat.audio import SAMPLE_RATE, decode_audio
 from qwen_whisper_compat.errors import UnsupportedOptionError
-from qwen_whisper_compat.recognizer import Recognizer, RunOptions, SegmentInfo
+from qwen_whisper_compat.recognizer import DEFAULT_TEMPERATURES, Recognizer, RunOptions, SegmentInfo
 from qwen_whisper_compat.transcribe import APPEND_PUNCTUATIONS, PREPEND_PUNCTUATIONS, samples_of
 from qwen_whisper_compat.vad import (
     SpeechTimestampsMap,
@@ -192,7 +192,7 @@ class WhisperModel:
         hotwords: str | None = None,
         word_timestamps: bool = False,
         condition_on_previous_text: bool = True,
-        temperature: float | list[float] | tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0),
+        temperature: float | list[float] | tuple[float, ...] = DEFAULT_TEMPERATURES,
         compression_ratio_threshold: float | None = 2.4,
         log_prob_threshold: float | None = -1.0,
         no_speech_threshold: float | None = 0.6,

@@ -13,21 +13,18 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import numpy as np
 
-from qwen_whisper_compat.engine.languages import LANGUAGE_CODES
 from qwen_whisper_compat.engine.live import Final, LiveEvent, LiveSession, LiveStats, Partial
 from qwen_whisper_compat.engine.types import ChunkResult
-
-if TYPE_CHECKING:
-    from qwen_whisper_compat.recognizer import RunOptions, SegmentInfo
+from qwen_whisper_compat.recognizer import RunOptions, SegmentInfo, language_code
 
 __all__ = ["LiveStream", "LiveUpdate"]
 
 #: Shapes an engine final into subtitle-sized segments (the recognizer's offline rules).
-Shape = Callable[[ChunkResult, "RunOptions"], Iterator["SegmentInfo"]]
+Shape = Callable[[ChunkResult, RunOptions], Iterator[SegmentInfo]]
 
 
 @dataclass(frozen=True)
@@ -98,14 +95,11 @@ class LiveStream:
 
     def _update(self, event: LiveEvent) -> LiveUpdate:
         if isinstance(event, Partial):
-            return LiveUpdate("partial", event.index, event.start, event.end, event.text, _code(event.language))
+            return LiveUpdate("partial", event.index, event.start, event.end, event.text, language_code(event.language))
         assert isinstance(event, Final)
         segments = tuple(self._shape(event.chunk, self._options)) if event.speech else ()
         return LiveUpdate(
             "final", event.index, event.start, event.end, "".join(s.text for s in segments).strip(),
-            _code(event.chunk.language), segments, event.speech,
+            language_code(event.chunk.language), segments, event.speech,
         )  # fmt: skip
 
-
-def _code(name: str) -> str:
-    return LANGUAGE_CODES.get(name, "")

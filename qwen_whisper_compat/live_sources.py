@@ -165,11 +165,11 @@ def microphone(
     if input_stream is None:
         try:
             import sounddevice
-        except ImportError as e:  # also OSError-free: sounddevice raises OSError without PortAudio
+        except ImportError as e:
             raise MissingDependencyError(
                 f"the microphone needs sounddevice ({e}): pip install 'qwen-whisper-compat[mic]'"
             ) from e
-        except OSError as e:
+        except OSError as e:  # sounddevice is there but PortAudio is not
             raise MissingDependencyError(f"sounddevice cannot load PortAudio ({e}): install libportaudio2") from e
         input_stream = sounddevice.InputStream
     holder: dict[str, Any] = {}

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from qwen_whisper_compat.decoding import decode as _decode
 from qwen_whisper_compat.decoding import detect_language as _detect_language
 from qwen_whisper_compat.errors import UnknownModelError, UnsupportedOptionError
-from qwen_whisper_compat.recognizer import ModelDimensions, Recognizer
+from qwen_whisper_compat.recognizer import DEFAULT_TEMPERATURES, ModelDimensions, Recognizer
 from qwen_whisper_compat.segments import SegmentLimits
 from qwen_whisper_compat.transcribe import transcribe as _transcribe
 
@@ -98,7 +98,7 @@ class Whisper:
         initial_prompt: str | None = None,
         word_timestamps: bool = False,
         condition_on_previous_text: bool = True,
-        temperature: float | tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0),
+        temperature: float | tuple[float, ...] = DEFAULT_TEMPERATURES,
         compression_ratio_threshold: float | None = 2.4,
         logprob_threshold: float | None = -1.0,
         no_speech_threshold: float | None = 0.6,

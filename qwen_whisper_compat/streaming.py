@@ -29,7 +29,7 @@ import numpy as np
 
 from qwen_whisper_compat import options as opts
 from qwen_whisper_compat.live import LiveStream, LiveUpdate
-from qwen_whisper_compat.recognizer import DEFAULT_TEMPERATURES, LiveOptions, Recognizer, RunOptions, SegmentInfo
+from qwen_whisper_compat.recognizer import LiveOptions, Recognizer, RunOptions, SegmentInfo
 from qwen_whisper_compat.segments import SegmentLimits
 
 S = TypeVar("S")
@@ -168,6 +168,3 @@ def open_stream(
         raise TypeError(f"stream() got unexpected keyword(s) {', '.join(unknown)}; live options are {', '.join(sorted(fields))}")
     return Stream(recognizer.stream(run, LiveOptions(**live)), shape, first_id)
 
-
-#: whisper's temperature fallback, for the faces' defaults.
-TEMPERATURES = DEFAULT_TEMPERATURES

@@ -84,10 +84,10 @@ def raw_log_mel(audio: np.ndarray, first: int = 0, last: int | None = None, n_me
     last = total if last is None else last
     if not 0 <= first <= last <= total:
         raise ValueError(f"frames {first}..{last} are not within the {total} frames of the audio")
-    pad = N_FFT // 2
-    lo, hi = first * HOP_LENGTH, (last - 1) * HOP_LENGTH + N_FFT  # in padded coordinates
     if first == last:
         return np.zeros((n_mels, 0), dtype=np.float32)
+    pad = N_FFT // 2
+    lo, hi = first * HOP_LENGTH, (last - 1) * HOP_LENGTH + N_FFT  # in padded coordinates
     if lo >= pad and hi <= x.size + pad:  # no reflection needed: slice the samples themselves
         padded, offset = x[lo - pad : hi - pad], 0
     else:

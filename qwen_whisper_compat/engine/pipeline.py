@@ -38,7 +38,7 @@ from qwen_whisper_compat.engine.modeldir import ModelDir, load_model_dir
 from qwen_whisper_compat.engine.prompt import asr_prompt
 from qwen_whisper_compat.engine.sampling import SamplingOptions
 from qwen_whisper_compat.engine.types import ChunkResult, EncodedChunk, PipelineStats, TranscribeOptions
-from qwen_whisper_compat.errors import MissingDependencyError, ModelFolderError
+from qwen_whisper_compat.errors import MissingDependencyError, ModelFolderError, UnsupportedOptionError
 
 logger = logging.getLogger("qwen_whisper_compat.pipeline")
 
@@ -289,11 +289,7 @@ class Transcriber:
         self, audio: np.ndarray, options: TranscribeOptions | None
     ) -> tuple[TranscribeOptions, np.ndarray, list[tuple[int, int]]]:
         """Check the input, resolve the language, cut the chunks and reset the stats of a transcription."""
-        options = options or TranscribeOptions()
-        if options.word_timestamps and self.aligner is None:
-            raise ValueError("word_timestamps=True needs a forced aligner: pass aligner= to the Transcriber")
-        if options.language is not None:  # a whisper code or any spelling of a supported name
-            options = dataclasses.replace(options, language=language_name(options.language, self.languages))
+        options = self.resolve_options(options)
         audio = np.ascontiguousarray(audio, dtype=np.float32)
         if audio.ndim != 1 or audio.size < HOP_LENGTH:
             raise ValueError(f"audio must be 1-D 16 kHz samples, at least 10 ms; got shape {audio.shape}")
@@ -303,6 +299,16 @@ class Transcriber:
         self.stats = PipelineStats(audio_seconds=audio.size / SAMPLE_RATE, chunks=len(bounds))
         self._fit_context(options)
         return options, audio, bounds
+
+    def resolve_options(self, options: TranscribeOptions | None) -> TranscribeOptions:
+        """The options of a transcription checked against this model: the language as its prompt name (from a
+        whisper code or any spelling of a supported name); word timestamps only with an aligner."""
+        options = options or TranscribeOptions()
+        if options.word_timestamps and self.aligner is None:
+            raise UnsupportedOptionError("word_timestamps=True needs a forced aligner: pass aligner= to the Transcriber")
+        if options.language is not None:
+            options = dataclasses.replace(options, language=language_name(options.language, self.languages))
+        return options
 
     def _fit_context(self, options: TranscribeOptions) -> None:
         longest = options.chunk_seconds + options.search_seconds + 1.0
@@ -332,6 +338,7 @@ class Transcriber:
         """
         seconds = (enc.end - enc.start) / SAMPLE_RATE
         cap = options.token_cap(seconds)
+        eos: tuple[int, ...] = () if options.ignore_eos else tuple(self.tokens.eos)
         if run is None:
             embeds = self._prompt_embeddings(enc, context, options.language)
             self.decoder.ensure_context(embeds.shape[0] + cap + 1)
@@ -342,7 +349,6 @@ class Transcriber:
             ) -> Generation:  # fmt: skip
                 return self.decoder.generate(embeds, cap, eos, sampling, should_stop=stop, on_step=probe)
 
-        eos: tuple[int, ...] = () if options.ignore_eos else tuple(self.tokens.eos)
         t = time.perf_counter()
         result: ChunkResult | None = None
         for attempt, temperature in enumerate(options.temperatures):

@@ -79,17 +79,12 @@ class SegmentFeatures:
         n = self.n if n_samples is None else n_samples
         if n < HOP_LENGTH:
             raise ValueError(f"a segment needs at least {HOP_LENGTH} samples to encode, it has {n}")
-        settled = self._settle(n)
-        total = n_frames(n)
-        tail = raw_log_mel(self._audio[:n], settled, total, self.n_mels) if total > settled else None
-        peak = float(self._raw[:, :settled].max()) if settled else -np.inf
-        if tail is not None and tail.size:
-            peak = max(peak, float(tail.max()))
+        settled, mel, peak = self._spectrum(n)
+        total = mel.shape[1]
         complete = settled // WINDOW_FRAMES
         rows = [self._window(k, peak) for k in range(complete)]
         first = complete * WINDOW_FRAMES
         if total > first:
-            mel = self._raw[:, :settled] if tail is None else np.concatenate([self._raw[:, :settled], tail], axis=1)
             back = WINDOW_FRAMES if complete and total - first < CHUNK_FRAMES else 0
             # a last convolution chunk shorter than 1 s is zero-padded when it is not alone in the call, as
             # in the offline encode of the whole span: encode it together with the window before it
@@ -98,32 +93,22 @@ class SegmentFeatures:
         embeds = np.concatenate(rows) if len(rows) > 1 else rows[0]
         return embeds, complete * self.window_rows
 
-    def partial_embeddings(self, piece_frames: int) -> tuple[np.ndarray, int, tuple[int, ...]]:
+    def partial_embeddings(self, piece_frames: int) -> tuple[np.ndarray, tuple[int, ...]]:
         """Encoder output of the whole segment in attention windows of ``piece_frames`` (the encoder's
         streaming mode: AuT is trained with windows of 1 to 8 s), for partials: each completed window is
         encoded once, with the clamp of the moment, and never again; only the open one is encoded each time.
 
-        Returns the rows, how many come from completed windows, and an identity per completed window.
+        Returns the rows and an identity per completed window (whose rows come first).
         """
-        n = self.n
-        settled = self._settle(n)
-        total = n_frames(n)
-        peak = float(self._raw[:, :settled].max()) if settled else -np.inf
-        tail = raw_log_mel(self._audio[:n], settled, total, self.n_mels) if total > settled else None
-        if tail is not None and tail.size:
-            peak = max(peak, float(tail.max()))
+        settled, mel, peak = self._spectrum(self.n)
         for k in range(len(self._pieces), settled // piece_frames):
             raw = self._raw[:, k * piece_frames : (k + 1) * piece_frames]
             self._pieces.append(self._encode(normalize_log_mel(raw, peak)))
         first = len(self._pieces) * piece_frames
         rows = list(self._pieces)
-        stable = sum(r.shape[0] for r in rows)
-        if total > first:
-            mel = self._raw[:, first:settled]
-            if tail is not None:
-                mel = np.concatenate([mel, tail], axis=1)
-            rows.append(self._encode(normalize_log_mel(mel, peak)))
-        return np.concatenate(rows), stable, tuple(id(r) for r in self._pieces)
+        if mel.shape[1] > first:
+            rows.append(self._encode(normalize_log_mel(mel[:, first:], peak)))
+        return np.concatenate(rows), tuple(id(r) for r in self._pieces)
 
     def complete_windows(self) -> None:
         """Encode the 8 s windows completed so far (exactly, as :meth:`embeddings` uses them), so that a
@@ -143,6 +128,16 @@ class SegmentFeatures:
         self._windows = []
         self._pieces = []
         self.append(rest)
+
+    def _spectrum(self, n: int) -> tuple[int, np.ndarray, float]:
+        """For the first ``n`` samples: how many frames are settled, the raw log-mel of all their frames (the
+        last few, which reflect at ``n``, computed now), and its peak (the clamp's reference)."""
+        settled = self._settle(n)
+        total = n_frames(n)
+        mel = self._raw[:, :settled]
+        if total > settled:
+            mel = np.concatenate([mel, raw_log_mel(self._audio[:n], settled, total, self.n_mels)], axis=1)
+        return settled, mel, float(mel.max())
 
     def _settle(self, n: int) -> int:
         """Compute the frames settled within the first ``n`` samples once; return how many there are."""

@@ -36,7 +36,6 @@ from qwen_whisper_compat.engine.chunking import quiet_point
 from qwen_whisper_compat.engine.encoder import WINDOW_FRAMES
 from qwen_whisper_compat.engine.fallback import LoopGuard, NoSpeechProbe
 from qwen_whisper_compat.engine.generation import Generation
-from qwen_whisper_compat.engine.languages import language_name
 from qwen_whisper_compat.engine.live.features import SegmentFeatures
 from qwen_whisper_compat.engine.live.segmenter import Segmenter
 from qwen_whisper_compat.engine.live.types import Final, LiveEvent, LiveOptions, Partial
@@ -45,7 +44,7 @@ from qwen_whisper_compat.engine.pipeline import Transcriber, chunk_context
 from qwen_whisper_compat.engine.prompt import asr_prompt, parse_output
 from qwen_whisper_compat.engine.sampling import SamplingOptions
 from qwen_whisper_compat.engine.types import ChunkResult, EncodedChunk, PipelineStats, TranscribeOptions
-from qwen_whisper_compat.errors import AudioLoadError, UnsupportedOptionError
+from qwen_whisper_compat.errors import AudioLoadError
 
 logger = logging.getLogger("qwen_whisper_compat.live")
 
@@ -114,11 +113,7 @@ class LiveSession:
         options: TranscribeOptions | None = None,
         live: LiveOptions | None = None,
     ) -> None:
-        options = options or TranscribeOptions()
-        if options.word_timestamps and transcriber.aligner is None:
-            raise UnsupportedOptionError("word_timestamps=True needs a forced aligner: pass aligner= to the Transcriber")
-        if options.language is not None:
-            options = dataclasses.replace(options, language=language_name(options.language, transcriber.languages))
+        options = transcriber.resolve_options(options)
         self.options, self.live = options, live or LiveOptions()
         self._t = transcriber
         self._detector = detector
@@ -253,7 +248,7 @@ class LiveSession:
         t = time.perf_counter()
         n = self._features.n
         if self._piece_frames < WINDOW_FRAMES:
-            embeds, _, ids = self._features.partial_embeddings(self._piece_frames)
+            embeds, ids = self._features.partial_embeddings(self._piece_frames)
             size = self._t.model_dir.manifest.encoder.output_length(self._piece_frames)
             rows, kept, _ = self._prompt(embeds, [(i, size) for i in ids], "streaming")
         else:
@@ -286,10 +281,9 @@ class LiveSession:
 
     def _final(self, n: int) -> ChunkResult:
         t = time.perf_counter()
-        t_encode = time.perf_counter()
         embeds, stable = self._features.embeddings(n)
+        enc = EncodedChunk(self._spoken, self._start, self._start + n, embeds, time.perf_counter() - t)
         rows, kept, context = self._prompt(embeds, self._windows(stable), "offline")
-        enc = EncodedChunk(self._spoken, self._start, self._start + n, embeds, time.perf_counter() - t_encode)
         self._t.stats.encode_seconds += enc.seconds
         draft = self._draft
 
