@@ -51,7 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output_dir", "-o", default=None, help="also write the finals here when the stream ends")
     p.add_argument("--output_format", "-f", default="all", choices=[*WRITERS, "all"],
                    help="the formats written to --output_dir")
-    p.add_argument("--step_seconds", type=float, default=1.0, help="new audio between partials")
+    p.add_argument("--step_seconds", type=float, default=1.0, help="audio between partials")
+    p.add_argument("--partial_load", type=float, default=0.5,
+                   help="the share of real time partials may take (a slow machine gets them less often)")
     p.add_argument("--min_silence_seconds", type=float, default=0.5, help="the pause that ends a segment")
     p.add_argument("--max_segment_seconds", type=float, default=15.0, help="the longest segment")
     p.add_argument("--no_partials", action="store_true", help="print finals only")
@@ -156,7 +158,7 @@ def _transcribe(model: Any, args: argparse.Namespace, out: TextIO) -> int:
     try:
         stream = model.stream(
             language=args.language, initial_prompt=args.initial_prompt, word_timestamps=args.word_timestamps,
-            step_seconds=args.step_seconds, min_silence_seconds=args.min_silence_seconds,
+            step_seconds=args.step_seconds, partial_load=args.partial_load, min_silence_seconds=args.min_silence_seconds,
             max_segment_seconds=args.max_segment_seconds, partials=not args.no_partials,
         )  # fmt: skip
     except (QwenWhisperError, ValueError) as e:

@@ -107,7 +107,8 @@ class Whisper:
         """Transcribe audio while it arrives (see :mod:`~.streaming`): a stream whose final events carry
         whisper segment dicts, as ``transcribe()["segments"]`` holds them.
 
-        ``**live`` takes the live options: ``step_seconds`` (new audio between partials, 1.0),
+        ``**live`` takes the live options: ``step_seconds`` (audio between partials, 1.0),
+        ``partial_load`` (the share of real time partials may take, 0.5),
         ``min_silence_seconds`` (the pause that ends a segment, 0.5), ``max_segment_seconds`` (15),
         ``partials`` (False: finals only), ... (see ``LiveOptions``).
         """

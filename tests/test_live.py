@@ -123,6 +123,68 @@ def test_forced_language_and_draft_free_finals(transcriber: Transcriber, jfk: np
     assert all(f.chunk.language == "English" for f in with_partials if f.speech)
 
 
+def test_a_segment_near_its_maximum_ends_at_its_first_short_pause() -> None:
+    """Within ``search_seconds`` of the maximum a 0.1 s pause ends the segment as soon as it is heard (in
+    its middle); earlier, such a pause does not; speech with no pause is cut at the maximum, at the
+    quietest point of its last second."""
+    from qwen_whisper_compat.engine.live.segmenter import Segmenter
+
+    window = 512
+    pauses = [(10.0, 10.2), (13.0, 13.2)]  # the maximum is 15 s, its search 3 s: only the second counts
+    quietest: list[tuple[int, int]] = []
+    segmenter = Segmenter(LiveOptions(), window, SR, lambda left, right: quietest.append((left, right)) or right)
+    decided: list[tuple[float, float, bool]] = []  # (when, where, speech)
+    for k in range(int(32 * SR / window)):
+        at = k * window / SR
+        p = 0.05 if any(a <= at < b for a, b in pauses) else 0.9
+        decided += [((k + 1) * window / SR, c.position / SR, c.speech) for c in segmenter.push([p])]
+    (when1, where1, speech1), (when2, where2, speech2) = decided  # nothing else: 0.2 s pauses close nothing
+    assert speech1 and speech2
+    assert 13.0 < where1 < 13.2 and when1 - 13.0 <= 0.1 + 2 * window / SR  # promptly, inside the pause
+    assert quietest == [(round(where2 * SR) - SR, round(where2 * SR))]  # no pause: the quietest of the last 1 s
+    assert where2 == pytest.approx(where1 + 15.0, abs=window / SR) and when2 == pytest.approx(where2)
+
+
+def test_partials_come_at_whole_steps_within_their_share_of_time_and_not_in_pauses(
+    transcriber: Transcriber, talk: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each partial costs 0.25 s on a fake clock: with ``partial_load=1`` one comes at every whole second
+    of its segment; with 0.1 about every 3 s. None is decoded while a pause goes on."""
+    import types
+
+    import qwen_whisper_compat.engine.live.session as session_module
+
+    options = TranscribeOptions(language="en", temperatures=(0.0,))
+    probabilities = SileroVad().stream().feed(talk)
+    neg = LiveOptions().effective_neg_threshold
+
+    def partials(load: float) -> list[Partial]:
+        clock = itertools.count(step=0.25)
+        monkeypatch.setattr(session_module, "time", types.SimpleNamespace(perf_counter=lambda: next(clock)))
+        session = LiveSession(transcriber, SileroVad().stream(), options, LiveOptions(partial_load=load))
+        events = [e for i in range(0, talk.size, SR // 10) for e in session.feed(talk[i : i + SR // 10])]
+        found = [e for e in events if isinstance(e, Partial)]
+        for e in found:
+            assert e.end - e.start >= 1.0 - 1e-6
+            assert probabilities[round(e.end * SR) // 512 - 1] >= neg, "a partial during a pause"
+        # on the grid of whole steps, unless a pause held it back (then at the first block after the pause)
+        on_grid = [(e.end - e.start) % 1.0 < 0.1 + 1e-6 for e in found]
+        assert sum(on_grid) >= 0.7 * len(found)
+        return found
+
+    def gaps(found: list[Partial]) -> list[float]:
+        return [b.end - a.end for a, b in itertools.pairwise(found) if a.index == b.index]
+
+    def median(values: list[float]) -> float:
+        return sorted(values)[len(values) // 2]
+
+    # the next partial is due at the whole step nearest to "cost / load" after the last one
+    every, sparse = partials(1.0), partials(0.1)
+    assert gaps(every) and min(gaps(every)) >= 0.5 - 1e-6 and median(gaps(every)) < 1.05
+    assert gaps(sparse) and min(gaps(sparse)) >= 2.0 - 1e-6 and median(gaps(sparse)) >= 2.5
+    assert len(sparse) < len(every) / 2
+
+
 def test_reused_encoder_windows_equal_a_fresh_encode(transcriber: Transcriber, talk: np.ndarray) -> None:
     # digital silence first, then speech that gets louder: the clamp of completed windows changes
     audio = np.concatenate([np.zeros(3 * SR, np.float32), 0.2 * talk[: 12 * SR], talk[12 * SR : 26 * SR]])
@@ -214,6 +276,8 @@ def test_nothing_fed_gives_nothing_and_a_finished_stream_takes_no_more(transcrib
 def test_live_options_are_checked() -> None:
     with pytest.raises(UnsupportedOptionError):
         LiveOptions(step_seconds=0)
+    with pytest.raises(UnsupportedOptionError, match="partial_load"):
+        LiveOptions(partial_load=0)
     with pytest.raises(UnsupportedOptionError):
         LiveOptions(pad_seconds=1.0, min_silence_seconds=0.5)
 

@@ -1,5 +1,12 @@
 """Where a live stream's segments end: at pauses the voice activity detector hears, at a maximum length,
-and around long silences. Works on speech probabilities per detector window; knows no model."""
+and around long silences. Works on speech probabilities per detector window; knows no model.
+
+A segment nearing its maximum length (within its last ``search_seconds``) ends at the first short pause
+(:data:`SHORT_PAUSE_SECONDS`, as Silero's own splitting of over-long speech), in the middle of it, as soon
+as the pause is heard; only speech without such a pause is cut at the maximum, at the quietest point of its
+last :data:`FORCED_CUT_SEARCH_SECONDS` (a cut further back would hold the final back by as much). So a long
+segment's final is not held back until the maximum.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +14,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from qwen_whisper_compat.engine.live.types import LiveOptions
+
+#: A pause this long ends a segment that is within ``search_seconds`` of its maximum length.
+SHORT_PAUSE_SECONDS = 0.1
+#: A segment that reaches its maximum without such a pause is cut at the quietest point of this last stretch.
+FORCED_CUT_SEARCH_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -38,6 +50,8 @@ class Segmenter:
         self.pad = int(options.pad_seconds * s)
         self.max_segment = int(options.max_segment_seconds * s)
         self.search = int(options.search_seconds * s)
+        self.short_pause = min(int(SHORT_PAUSE_SECONDS * s), self.min_silence)
+        self.forced_search = min(int(FORCED_CUT_SEARCH_SECONDS * s), self.search)
         self.max_silence = int(options.max_silence_seconds * s)
         #: Start of the open segment, and whether it holds speech.
         self.start = 0
@@ -77,10 +91,16 @@ class Segmenter:
                     self.has_speech = self._in_speech = False
                     self._silence_from = None
                     continue
+                if end - self._silence_from >= self.short_pause and end - self.start >= self.max_segment - self.search:
+                    # near the maximum: end at this pause, in its middle; what follows starts as silence
+                    cuts.append(self._cut(self._silence_from + (end - self._silence_from) // 2, speech=True))
+                    self.has_speech = self._in_speech = False
+                    self._silence_from = None
+                    continue
             else:
                 self._silence_from = None
             if end - self.start >= self.max_segment:
-                cut = self.quietest(max(self.start + self.window, end - self.search), end)
+                cut = self.quietest(max(self.start + self.window, end - self.forced_search), end)
                 cuts.append(self._cut(cut, speech=True))
                 self.has_speech = True
                 if self._silence_from is not None:

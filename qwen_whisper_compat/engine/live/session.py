@@ -4,7 +4,9 @@
 closes the stream. Work happens inside those calls, on the caller's thread, so a caller that falls behind
 (its audio queue grows while a step runs) simply feeds more at once: every segment closed by that audio
 gets its final, and the open segment gets at most one partial for all of it. Partials are skipped under
-load; finals never are.
+load; finals never are. A partial is due at each whole ``step_seconds`` of the segment, unless partials
+would then take more than ``partial_load`` of real time (the next one waits for the audio that keeps them
+within it), and not while a pause is going on (the segment may be closing: its final comes first).
 
 Cost per step does not grow with the stream: a step works on the open segment only (at most
 ``max_segment_seconds``). A partial runs the encoder in its streaming mode (attention windows of
@@ -136,7 +138,8 @@ class LiveSession:
         self._spoken = 0  # speech segments decoded (the offline pipeline's chunk index, for the context)
         self._previous = ""
         self._draft: list[int] = []
-        self._heard = 0  # end of the audio the last partial heard
+        self._step = max(1, int(self.live.step_seconds * SAMPLE_RATE))
+        self._next_partial = self._step  # samples of the open segment the next partial waits for
         self._cache: _Cache | None = None
         self._pending = _Cache(-1, "", ())
         self._finished = False
@@ -164,11 +167,14 @@ class LiveSession:
         if (
             self.live.partials
             and self._segmenter.has_speech
-            and self._fed - self._heard >= self.live.step_seconds * SAMPLE_RATE
-            and self._features.n >= _MIN_PARTIAL_SAMPLES
-            and not (self._segmenter.quiet_since is not None and self._segmenter.quiet_since <= self._heard)
-        ):  # (nothing but silence since the last partial: nothing new to say)
+            and self._features.n >= max(self._next_partial, _MIN_PARTIAL_SAMPLES)
+            and self._segmenter.quiet_since is None
+        ):  # (in a pause the segment may be about to close: its final comes first)
             events.append(self._partial())
+        elif self._segmenter.has_speech and self._piece_frames < WINDOW_FRAMES:
+            # the final's 8 s windows, encoded while the segment goes on, in a call that has no partial to
+            # deliver (so that no partial waits for them)
+            self._features.complete_windows()
         return events
 
     def finish(self) -> list[LiveEvent]:
@@ -193,7 +199,7 @@ class LiveSession:
         self._start = position
         self._index += 1
         self._draft = []
-        self._heard = position
+        self._next_partial = self._step
         self._cache = None
         return final
 
@@ -261,15 +267,15 @@ class LiveSession:
         gen = self._generate(kept, rows, cap - forced, SamplingOptions(), guard, None, self._draft, forced)
         tokens = self._draft[:forced] + gen.tokens
         self._draft = tokens
-        self._heard = self._start + n
-        if self._piece_frames < WINDOW_FRAMES:
-            self._features.complete_windows()  # the final's 8 s windows, encoded while the segment goes on
         parsed = parse_output(self._t.decoder.text(tokens, self._special), self.options.language)
         first = 0
         if self.options.language is None and self._t.tokens.asr_text in tokens:
             first = tokens.index(self._t.tokens.asr_text) + 1
+        cost = time.perf_counter() - t
         self.stats.partials += 1
-        self.stats.partial_seconds += time.perf_counter() - t
+        self.stats.partial_seconds += cost
+        wait = max(self._step, int(cost / self.live.partial_load * SAMPLE_RATE))
+        self._next_partial = max(round((n + wait) / self._step), n // self._step + 1) * self._step
         return Partial(
             index=self._index,
             start=self._start / SAMPLE_RATE,

@@ -12,13 +12,19 @@ from qwen_whisper_compat.errors import UnsupportedOptionError
 class LiveOptions:
     """How a live session cuts the stream into segments and how often it decodes the open one."""
 
-    #: Decode the open segment again (a partial) once this much new audio has arrived.
+    #: Decode the open segment again (a partial) every this much audio of the segment (at whole multiples
+    #: of it from the segment's start, so that a step finds the encoder's short windows completed).
     step_seconds: float = 1.0
+    #: The share of real time partials may take: after a partial that took ``c`` seconds, the next one waits
+    #: for about ``c / partial_load`` seconds of new audio (at least ``step_seconds``). A machine too slow
+    #: for a partial every step gets them less often instead of falling behind; finals are never skipped.
+    partial_load: float = 0.5
     #: A pause this long (speech probability below the lower threshold) closes the segment.
     min_silence_seconds: float = 0.5
     #: Silence kept before a segment's first speech and after its last speech.
     pad_seconds: float = 0.2
-    #: A segment is closed at this length, at the quietest point of its last ``search_seconds``.
+    #: A segment in its last ``search_seconds`` before this length ends at its first short pause (0.1 s);
+    #: one without such a pause is closed at this length, at the quietest point of its last second.
     max_segment_seconds: float = 15.0
     search_seconds: float = 3.0
     #: Silence with no speech in it is closed as a silent segment once this long (bounds what is held).
@@ -40,6 +46,8 @@ class LiveOptions:
     def __post_init__(self) -> None:
         if self.step_seconds <= 0 or self.min_silence_seconds <= 0 or self.pad_seconds < 0:
             raise UnsupportedOptionError("step_seconds and min_silence_seconds must be > 0 and pad_seconds >= 0")
+        if not 0.0 < self.partial_load <= 1.0:
+            raise UnsupportedOptionError(f"partial_load must be within (0, 1], got {self.partial_load}")
         if self.pad_seconds >= self.min_silence_seconds:
             raise UnsupportedOptionError("pad_seconds must be shorter than min_silence_seconds")
         if not 0 < self.search_seconds < self.max_segment_seconds:
