@@ -7,6 +7,16 @@ time the session takes. So the figures are those of a real-time source with one 
 sleeping through the idle time. Tokens are forced to 4 per audio second (end-of-sequence ignored), for the
 live session and for the offline pipeline it is compared with, on the same audio.
 
+Which tokens: random weights choose a different argmax whenever the audio rows change, so a partial would
+never agree with the next partial or with the final, which real weights mostly do; every draft the live
+session verifies would be rejected. With ``--tokens script`` (the default) the live session's decodes emit
+a script instead of the argmax (the logits are still computed, every step costs what it costs): token k of
+a segment is the same in every decode of that segment, except that a partial's tokens for its last
+``TENTATIVE_SECONDS`` of audio differ (the text of the newest audio is revised by the next partial and by
+the final, which the official code's rollback of 5 tokens is there for). ``--tokens argmax`` gives the
+pessimistic figures of a model whose partials never agree with anything. The offline pipeline decodes
+argmax: which token a step picks does not change what the step costs.
+
 Measured:
 
 - partial latency: for each 100 ms block inside a speech segment, from its arrival to the first event
@@ -16,8 +26,9 @@ Measured:
 - CPU seconds (this process, all threads) per audio second, live and offline;
 - the mean wall time of one partial step in minute 1 and in minute 5.
 
-Run: ``python benchmarks/live_latency.py`` (``--sizes 0.6b``, ``--seconds 300``); writes
-``results/live_latency.json`` and ``results/live_latency.md``.
+Run: ``python benchmarks/live_latency.py`` (``--sizes 0.6b``, ``--seconds 300``, ``--loads 0.5 0.25`` to
+compare values of ``partial_load``); writes ``results/live_latency.json`` and ``results/live_latency.md``
+(``--merge`` keeps the rows of the sizes not run).
 """
 
 from __future__ import annotations
@@ -37,6 +48,59 @@ RESULTS = HERE / "results"
 CACHE = RESULTS / "cache"
 TOKENS_PER_SECOND = 4.0
 BLOCK = 1600  # 100 ms
+TENTATIVE_SECONDS = 1.0
+
+
+class Script:
+    """The token each step of a scripted live decode emits (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self.settled: int | None = None  # a partial's tokens before this one are settled; None: a final
+        self.active = False
+        self.position = 0
+
+    @staticmethod
+    def token(k: int, settled: bool) -> int:
+        base = 1000 + (k * 7) % 50000  # ordinary text tokens, distinct along a segment
+        return base if settled else base + 1
+
+    def next(self) -> int:
+        k, self.position = self.position, self.position + 1
+        return self.token(k, self.settled is None or k < self.settled)
+
+
+def scripted(session, decoder, script: Script) -> None:  # type: ignore[no-untyped-def]
+    """Make ``session``'s decodes on ``decoder`` follow ``script``."""
+    import qwen_whisper_compat.engine.decoder as decoder_module
+    from qwen_whisper_compat.engine.sampling import Sampler
+
+    class ScriptSampler(Sampler):
+        def choose(self, logits: np.ndarray) -> int:
+            return script.next() if script.active else super().choose(logits)
+
+    decoder_module.Sampler = ScriptSampler  # type: ignore[misc]
+    generate_after = decoder.generate_after
+
+    def generate(*args, **kwargs):  # type: ignore[no-untyped-def]
+        script.active, script.position = True, kwargs.get("forced", 0)
+        try:
+            return generate_after(*args, **kwargs)
+        finally:
+            script.active = False
+
+    decoder.generate_after = generate
+    partial, final = session._partial, session._final
+
+    def scripted_partial():  # type: ignore[no-untyped-def]
+        heard = session._features.n / 16000
+        script.settled = int(TOKENS_PER_SECOND * max(0.0, heard - TENTATIVE_SECONDS))
+        return partial()
+
+    def scripted_final(n):  # type: ignore[no-untyped-def]
+        script.settled = None
+        return final(n)
+
+    session._partial, session._final = scripted_partial, scripted_final
 
 
 def model_folder(size: str) -> Path:
@@ -58,7 +122,7 @@ def percentile(values: list[float], q: float) -> float | None:
     return float(np.percentile(values, q)) if values else None
 
 
-def run_live(folder: str, seconds: float, threads: int, step: float) -> dict[str, object]:
+def run_live(folder: str, seconds: float, threads: int, step: float, load: float, tokens: str) -> dict[str, object]:
     from engine_speed import speech
 
     from qwen_whisper_compat.engine.live import Final, LiveOptions, LiveSession, Partial
@@ -69,10 +133,13 @@ def run_live(folder: str, seconds: float, threads: int, step: float) -> dict[str
     sr = 16000
     vad = SileroVad()
     with Transcriber(folder, threads=threads) as t:
-        warm = LiveSession(t, vad.stream(), options(), LiveOptions(step_seconds=step))
+        live = LiveOptions(step_seconds=step, partial_load=load)
+        warm = LiveSession(t, vad.stream(), options(), live)
         warm.feed(audio[: 3 * sr])
         warm.finish()  # sessions, context, caches
-        session = LiveSession(t, vad.stream(), options(), LiveOptions(step_seconds=step))
+        session = LiveSession(t, vad.stream(), options(), live)
+        if tokens == "script":
+            scripted(session, t.decoder, Script())
         clock = 0.0
         fed = 0
         events: list[tuple[float, object]] = []
@@ -80,7 +147,7 @@ def run_live(folder: str, seconds: float, threads: int, step: float) -> dict[str
         steps: list[tuple[float, float]] = []  # (stream seconds at the step, wall seconds of the step)
         cpu0 = time.process_time()
         while fed < audio.size:
-            arrived = min(audio.size, int(clock * sr) // BLOCK * BLOCK)
+            arrived = min(audio.size, int(clock * sr + 1e-6) // BLOCK * BLOCK)  # (no float rounding down)
             if arrived <= fed:
                 clock = (fed + BLOCK) / sr  # idle until the next block arrives
                 continue
@@ -124,6 +191,8 @@ def run_live(folder: str, seconds: float, threads: int, step: float) -> dict[str
     return {
         "audio_s": seconds,
         "step_s": step,
+        "partial_load": load,
+        "tokens": tokens,
         "segments": sum(1 for _, f in finals if f.speech),
         "silent_segments": sum(1 for _, f in finals if not f.speech),
         "partials": stats.partials,
@@ -138,6 +207,8 @@ def run_live(folder: str, seconds: float, threads: int, step: float) -> dict[str
         "cpu_s_per_audio_s": cpu / seconds,
         "step_minute1_s": float(np.mean(first)) if first else None,
         "step_minute5_s": float(np.mean(last)) if last else None,
+        "partial_mean_s": stats.partial_seconds / max(1, stats.partials),
+        "final_mean_s": stats.final_seconds / max(1, stats.finals),
         "prompt_rows": stats.prompt_rows,
         "kept_rows": stats.kept_rows,
         "accepted_tokens": stats.accepted_tokens,
@@ -175,16 +246,16 @@ def table(rows: list[dict[str, object]]) -> str:
         return "" if v is None else format(v, spec)
 
     lines = [
-        "| size | step s | keeps up | partial p50 / p95 s | final p50 / p95 s | backlog p95 / max s "
+        "| size | step s | partial load | keeps up | partial p50 / p95 s | final p50 / p95 s | backlog p95 / max s "
         "| CPU s per audio s live / offline (ratio) | step at minute 1 / 5 s (ratio) | segments |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         ratio = float(r["cpu_s_per_audio_s"]) / float(r["offline_cpu_s_per_audio_s"])  # type: ignore[arg-type]
         m1, m5 = r["step_minute1_s"], r["step_minute5_s"]
         growth = f(float(m5) / float(m1)) if m1 and m5 else ""  # type: ignore[arg-type]
         lines.append(
-            f"| {r['size']} | {f(r['step_s'], '.1f')} | {'yes' if keeps_up(r) else 'NO: falls behind'} "
+            f"| {r['size']} | {f(r['step_s'], '.1f')} | {f(r['partial_load'])} | {'yes' if keeps_up(r) else 'NO: falls behind'} "
             f"| {f(r['partial_p50_s'])} / {f(r['partial_p95_s'])} | {f(r['final_p50_s'])} / {f(r['final_p95_s'])} "
             f"| {f(r['backlog_p95_s'])} / {f(r['backlog_max_s'])} "
             f"| {f(r['cpu_s_per_audio_s'], '.3f')} / {f(r['offline_cpu_s_per_audio_s'], '.3f')} ({f(ratio)}x) "
@@ -199,12 +270,17 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=300.0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--steps", type=float, nargs="+", default=[1.0], help="partial step lengths to compare")
+    ap.add_argument("--loads", type=float, nargs="+", default=[0.5], help="partial_load values to compare")
+    ap.add_argument("--tokens", choices=["script", "argmax"], default="script",
+                    help="what the live decodes emit (see above); the offline pipeline always takes the argmax")
+    ap.add_argument("--merge", action="store_true",
+                    help="keep the rows of the sizes not run now from the results already written")
     ap.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         kind, path, seconds, threads, *rest = args.child
         if kind == "live":
-            print(json.dumps(run_live(path, float(seconds), int(threads), float(rest[0]))))
+            print(json.dumps(run_live(path, float(seconds), int(threads), float(rest[0]), float(rest[1]), rest[2])))
         else:
             print(json.dumps(run_offline(path, float(seconds), int(threads))))
         return
@@ -212,15 +288,20 @@ def main() -> None:
     for size in args.sizes:
         folder = str(model_folder(size))
         offline = child(["offline", folder, str(args.seconds), str(args.threads)])
-        for step in args.steps:
-            live = child(["live", folder, str(args.seconds), str(args.threads), str(step)])
+        for step, load in [(s, lo) for s in args.steps for lo in args.loads]:
+            live = child(["live", folder, str(args.seconds), str(args.threads), str(step), str(load), args.tokens])
             row = {"size": size, **live, "offline_cpu_s_per_audio_s": offline["cpu_s_per_audio_s"],
                    "offline_rtf": offline["rtf"]}  # fmt: skip
             rows.append(row)
             print(json.dumps(row), file=sys.stderr)
     RESULTS.mkdir(exist_ok=True)
+    written = RESULTS / "live_latency.json"
+    if args.merge and written.exists():
+        kept = [r for r in json.loads(written.read_text())["rows"] if r["size"] not in args.sizes]
+        rows = sorted(kept + rows, key=lambda r: ["0.6b", "1.7b"].index(str(r["size"])))
     meta = {"seconds": args.seconds, "threads": args.threads, "tokens_per_second": TOKENS_PER_SECOND,
-            "precision": "q4_k decoder / int8 encoder", "block_s": BLOCK / 16000}  # fmt: skip
+            "precision": "q4_k decoder / int8 encoder", "block_s": BLOCK / 16000, "tokens": args.tokens,
+            "tentative_s": TENTATIVE_SECONDS}  # fmt: skip
     (RESULTS / "live_latency.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
     (RESULTS / "live_latency.md").write_text(table(rows))
     print(table(rows))
