@@ -65,12 +65,25 @@ def run_session(t: Transcriber, audio: np.ndarray, options: TranscribeOptions, l
     return events + session.finish()
 
 
-@pytest.mark.parametrize("window", [2, 8], ids=["streaming-window-partials", "offline-window-partials"])
+def blocks(audio: np.ndarray) -> Iterator[np.ndarray]:
+    """The audio in 100 ms blocks, as a microphone gives it."""
+    for i in range(0, audio.size, SR // 10):
+        yield audio[i : i + SR // 10]
+
+
+@pytest.mark.parametrize(
+    ("window", "pieces"),
+    [(2, uneven_pieces), (8, uneven_pieces), (2, blocks)],
+    ids=["streaming-window-partials", "offline-window-partials", "streaming-window-partials-100ms-blocks"],
+)
 def test_finals_equal_the_offline_pipeline_on_the_same_bounds(
-    transcriber: Transcriber, talk: np.ndarray, window: int
+    transcriber: Transcriber, talk: np.ndarray, window: int, pieces: Callable[[np.ndarray], Iterator[np.ndarray]]
 ) -> None:
     options = TranscribeOptions()  # language detected, whisper's fallback temperatures
-    events = run_session(transcriber, talk, options, LiveOptions(partial_window_seconds=window))
+    session = LiveSession(transcriber, SileroVad().stream(), options, LiveOptions(partial_window_seconds=window))
+    events = [e for piece in pieces(talk) for e in session.feed(piece)] + session.finish()
+    if pieces is blocks:  # calls without a partial due: the final's windows were prefilled in its own sequence
+        assert session.stats.final_kept_rows >= 2 * transcriber.model_dir.manifest.encoder.window_tokens
     finals = [e for e in events if isinstance(e, Final)]
     partials = [e for e in events if isinstance(e, Partial)]
     assert partials and sum(f.speech for f in finals) >= 4 and not all(f.speech for f in finals)
@@ -243,6 +256,19 @@ def test_kept_kv_cache_gives_the_logits_of_a_fresh_prefill(transcriber: Transcri
         assert np.allclose(checked.logprobs, fresh.logprobs, atol=1e-4)
     forced = d.generate_after(kept, rows[kept:], 6, (), SamplingOptions(), draft=fresh.tokens, forced=6)
     assert forced.tokens == fresh.tokens[6:12]
+    # a second sequence (the final's): its prefix evaluated without outputs, then sequence 0 used for
+    # something else, then the decode on the kept prefix of sequence 1 is the fresh one
+    d.ensure_context(rows.shape[0] + 64, n_seq=2)
+    d.keep(0, seq=1)
+    d.eval_embeddings(rows[:kept], 0, [], seq=1)
+    d.generate_after(0, other, 5, (), SamplingOptions())
+    seen["kept"] = []
+    second = d.generate_after(kept, rows[kept:], 12, (), SamplingOptions(), on_step=capture("kept"), seq=1)
+    assert second.tokens == fresh.tokens
+    for a, b in zip(seen["fresh"], seen["kept"], strict=True):
+        assert np.abs(a - b).max() <= 1e-4 * np.abs(a).max()
+    with pytest.raises(ValueError, match="sequence 2"):
+        d.generate_after(kept, rows[kept:], 1, (), SamplingOptions(), seq=2)
 
 
 @pytest.mark.parametrize(

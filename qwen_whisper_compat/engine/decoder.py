@@ -352,10 +352,11 @@ class GGUFDecoder:
         self.last_batch = BatchTiming(sum(lengths), t1 - t0, time.perf_counter() - t1)
         return [r for r in results if r is not None]
 
-    def keep(self, n: int) -> None:
-        """Drop the KV cache of sequence 0 from position ``n`` on (positions ``0..n-1`` stay)."""
-        self._prefilled = None
-        self._llama.llama_memory_seq_rm(self._llama.llama_get_memory(self._live()), 0, n, -1)
+    def keep(self, n: int, seq: int = 0) -> None:
+        """Drop the KV cache of sequence ``seq`` from position ``n`` on (positions ``0..n-1`` stay)."""
+        if seq == 0:
+            self._prefilled = None
+        self._llama.llama_memory_seq_rm(self._llama.llama_get_memory(self._live()), seq, n, -1)
 
     def generate_after(
         self,
@@ -368,6 +369,7 @@ class GGUFDecoder:
         on_step: StepHook | None = None,
         draft: Sequence[int] = (),
         forced: int = 0,
+        seq: int = 0,
     ) -> Generation:
         """Decode on top of a kept KV prefix: positions ``0..n_kept-1`` stay, ``rows`` (prompt embeddings)
         follow them, and the tokens of ``draft`` after those, all in one batch.
@@ -389,6 +391,7 @@ class GGUFDecoder:
             on_step: As for :meth:`generate`; steps count from the first token after the forced ones.
             draft: Token ids to force and then to verify.
             forced: How many leading draft tokens are forced unchecked.
+            seq: The KV sequence decoded in (the others stay as they are; see :meth:`ensure_context`).
         """
         self._check_can_generate()
         if rows.shape[0] < 1 or not 0 <= forced <= len(draft):
@@ -398,22 +401,24 @@ class GGUFDecoder:
         start = n_kept + rows.shape[0] + forced  # position of the first generated token
         if start + max_new_tokens > self.n_ctx:
             raise ValueError(f"{start} prompt + {max_new_tokens} new tokens exceed the context of {self.n_ctx}")
-        self.keep(n_kept)
+        if not 0 <= seq < self.n_seq:
+            raise ValueError(f"sequence {seq} is not in this context of {self.n_seq}")
+        self.keep(n_kept, seq)
         batch = np.concatenate([rows, self.token_embeddings(draft)]) if draft else rows
         n_rows = batch.shape[0]
         first = rows.shape[0] + forced - 1  # the row whose logits choose the first generated token
-        self.eval_embeddings(batch, n_kept, list(range(first, n_rows)))
+        self.eval_embeddings(batch, n_kept, list(range(first, n_rows)), seq=seq)
         sequence = SequenceState(Sampler(sampling or SamplingOptions()), max_new_tokens, eos, should_stop, on_step)
         for j in range(n_checked + 1):
             done = sequence.advance(self._logits_view(first + j))
             if done is not None:
-                self.keep(start + len(sequence.tokens))
+                self.keep(start + len(sequence.tokens), seq)
                 return done
             if j == n_checked or sequence.tokens[-1] != draft[forced + j]:
                 break  # the draft ends or was wrong from here: its later rows are not this decode's
-        self.keep(start + len(sequence.tokens) - 1)
+        self.keep(start + len(sequence.tokens) - 1, seq)
         while True:
-            self._step(sequence.tokens[-1], start + len(sequence.tokens) - 1)
+            self._step(sequence.tokens[-1], start + len(sequence.tokens) - 1, seq)
             if (done := sequence.advance(self._logits_view(0))) is not None:
                 return done
 
@@ -434,13 +439,13 @@ class GGUFDecoder:
         self._prefilled = (prompt, n, logits)
         return logits
 
-    def _step(self, token: int, pos: int) -> None:
+    def _step(self, token: int, pos: int, seq: int = 0) -> None:
         b = self._step_batch
         b.n_tokens = 1
         b.token[0] = token
         b.pos[0] = pos
         b.n_seq_id[0] = 1
-        b.seq_id[0][0] = 0
+        b.seq_id[0][0] = seq
         b.logits[0] = 1
         self._decode(b)
 

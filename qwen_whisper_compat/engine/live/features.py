@@ -162,6 +162,10 @@ class SegmentFeatures:
             self._windows.append(window)
         return window.embeds
 
+    def window_embeddings(self) -> list[np.ndarray]:
+        """Encoder rows of the completed windows encoded so far (as last encoded; see :meth:`window_version`)."""
+        return [w.embeds for w in self._windows]
+
     def window_version(self) -> list[int]:
         """An identity per completed window's current rows (changes when a window is encoded again)."""
         return [id(w.embeds) for w in self._windows]

@@ -16,8 +16,9 @@ window is encoded once, and the decoder's KV cache keeps the prompt up to the la
 prefills only the open short window, the prompt's suffix and the text. A partial forces the previous
 partial's text except its last ``rollback_tokens`` tokens, which it checks again in the same batch.
 
-A final uses the offline 8 s windows (encoded once each while the segment goes on, see :mod:`.features`)
-and is decoded by the offline pipeline's own decode (same prompt, context carried from the previous finals,
+A final uses the offline 8 s windows (encoded once each while the segment goes on, see :mod:`.features`,
+and prefilled as they complete in a KV sequence of its own, so that the final evaluates only the rows after
+the last completed window) and is decoded by the offline pipeline's own decode (same prompt, context carried from the previous finals,
 same fallback of temperatures), with the last partial as a draft that the decode only verifies where it is
 right. So a final equals what the offline pipeline gives for that span. With ``partial_window_seconds=8``
 partials use the offline windows too, and the final reuses their KV cache up to the last completed window.
@@ -88,6 +89,8 @@ class LiveStats:
     #: Rows evaluated by the decoder in prompt batches, and rows kept in its cache instead.
     prompt_rows: int = 0
     kept_rows: int = 0
+    #: Of those, the rows finals found in the cache (the prompt's prefix and completed 8 s windows).
+    final_kept_rows: int = 0
     #: Draft tokens accepted without a decoding step of their own.
     accepted_tokens: int = 0
     generated_tokens: int = 0
@@ -131,6 +134,10 @@ class LiveSession:
         self._special = frozenset(transcriber.tokens.special)
         transcriber.stats = PipelineStats()
         transcriber._fit_context(dataclasses.replace(options, chunk_seconds=longest, search_seconds=0.0))
+        # the final's KV sequence: its own, unless the partials use the final's windows (then they share one)
+        self._final_seq = 1 if self._piece_frames < WINDOW_FRAMES else 0
+        if self._final_seq:
+            transcriber.decoder.ensure_context(transcriber.decoder.n_ctx, n_seq=2)
         self.stats = LiveStats()
         self._start = 0  # first sample of the open segment, in the stream
         self._fed = 0
@@ -140,8 +147,8 @@ class LiveSession:
         self._draft: list[int] = []
         self._step = max(1, int(self.live.step_seconds * SAMPLE_RATE))
         self._next_partial = self._step  # samples of the open segment the next partial waits for
-        self._cache: _Cache | None = None
-        self._pending = _Cache(-1, "", ())
+        self._caches: list[_Cache | None] = [None, None]  # what each KV sequence holds
+        self._pending = [_Cache(-1, "", ()), _Cache(-1, "", ())]
         self._finished = False
 
     # ------------------------------------------------------------------------------------- public
@@ -171,10 +178,10 @@ class LiveSession:
             and self._segmenter.quiet_since is None
         ):  # (in a pause the segment may be about to close: its final comes first)
             events.append(self._partial())
-        elif self._segmenter.has_speech and self._piece_frames < WINDOW_FRAMES:
-            # the final's 8 s windows, encoded while the segment goes on, in a call that has no partial to
-            # deliver (so that no partial waits for them)
-            self._features.complete_windows()
+        elif self._segmenter.has_speech and self._final_seq:
+            # the final's 8 s windows and their prefill, while the segment goes on, in a call that has no
+            # partial to deliver (so that no partial waits for them)
+            self._prefill_windows()
         return events
 
     def finish(self) -> list[LiveEvent]:
@@ -200,24 +207,25 @@ class LiveSession:
         self._index += 1
         self._draft = []
         self._next_partial = self._step
-        self._cache = None
+        self._caches = [None, None]
         return final
 
     def _quietest(self, left: int, right: int) -> int:
         return self._start + quiet_point(self._features.audio, left - self._start, right - self._start, SAMPLE_RATE // 10)
 
     def _prompt(
-        self, embeds: np.ndarray, parts: Sequence[tuple[int, int]], mode: str
-    ) -> tuple[np.ndarray, int, str]:
-        """The prompt rows of the open segment whose audio rows are ``embeds``, how many leading rows the KV
-        cache still holds, and the context. ``parts`` are (identity, rows) of the completed windows at the
-        start of ``embeds``, whose rows stay the same from one step to the next; ``mode`` names the encoder
-        windows they come from (a cache of one mode is no use to the other beyond the prompt's prefix)."""
+        self, embeds: np.ndarray, parts: Sequence[tuple[int, int]], mode: str, seq: int = 0
+    ) -> tuple[np.ndarray, int, str, int]:
+        """The prompt rows of the open segment whose audio rows are ``embeds``, how many leading rows KV
+        sequence ``seq`` still holds, the context, and where the audio rows end. ``parts`` are (identity,
+        rows) of the completed windows at the start of ``embeds``, whose rows stay the same from one step to
+        the next; ``mode`` names the encoder windows they come from (a cache of one mode is no use to the
+        other beyond the prompt's prefix)."""
         context = chunk_context(self.options, self._spoken, self._previous)
         prompt = asr_prompt(self._t.tokens, self._t.decoder.tokenize, len(embeds), context, self.options.language)
         rows = prompt.embed(self._t.decoder.token_embeddings, embeds)
         kept = 0
-        cache = self._cache
+        cache = self._caches[seq]
         if cache is not None and cache.epoch == self._t.decoder.cache_epoch and cache.context == context:
             kept = prompt.audio_offset
             if cache.mode == mode:
@@ -225,9 +233,9 @@ class LiveSession:
                     if identity != cached:
                         break
                     kept += size
-        self._cache = None  # until the decode below has run
-        self._pending = _Cache(self._t.decoder.cache_epoch, context, tuple(i for i, _ in parts), mode)
-        return rows, kept, context
+        self._caches[seq] = None  # until the decode below has run
+        self._pending[seq] = _Cache(self._t.decoder.cache_epoch, context, tuple(i for i, _ in parts), mode)
+        return rows, kept, context, prompt.audio_offset + prompt.n_audio
 
     def _windows(self, stable: int) -> list[tuple[int, int]]:
         """(identity, rows) of the completed 8 s windows among the first ``stable`` rows."""
@@ -235,11 +243,12 @@ class LiveSession:
         return [(i, self._window_rows) for i in ids]
 
     def _generate(self, kept: int, rows: np.ndarray, cap: int, sampling: SamplingOptions,
-                  stop: LoopGuard | None, probe: NoSpeechProbe | None, draft: Sequence[int], forced: int) -> Generation:  # fmt: skip
+                  stop: LoopGuard | None, probe: NoSpeechProbe | None, draft: Sequence[int], forced: int,
+                  seq: int = 0) -> Generation:  # fmt: skip
         kept = min(kept, rows.shape[0] - 1)
         before = self._t.decoder.perf()
         gen = self._t.decoder.generate_after(
-            kept, rows[kept:], cap, self._eos, sampling, stop, probe, draft=draft, forced=forced
+            kept, rows[kept:], cap, self._eos, sampling, stop, probe, draft=draft, forced=forced, seq=seq
         )
         after = self._t.decoder.perf()
         self.stats.prompt_rows += rows.shape[0] - kept
@@ -247,8 +256,29 @@ class LiveSession:
         steps = int(after["eval_tokens"] - before["eval_tokens"])
         self.stats.generated_tokens += steps
         self.stats.accepted_tokens += max(0, len(gen.tokens) - steps)
-        self._cache = dataclasses.replace(self._pending, epoch=self._t.decoder.cache_epoch)
+        self._caches[seq] = dataclasses.replace(self._pending[seq], epoch=self._t.decoder.cache_epoch)
         return gen
+
+    def _prefill_windows(self) -> None:
+        """Encode the 8 s windows completed so far and evaluate the final's prompt up to their end in the
+        final's KV sequence (each window once), so that the final later evaluates only what follows them."""
+        self._features.complete_windows()
+        parts = self._windows(len(self._features.window_version()) * self._window_rows)
+        cache = self._caches[self._final_seq]
+        if not parts or (
+            cache is not None and cache.epoch == self._t.decoder.cache_epoch
+            and cache.windows == tuple(i for i, _ in parts)
+        ):  # fmt: skip
+            return
+        embeds = np.concatenate(self._features.window_embeddings())
+        rows, kept, _, end = self._prompt(embeds, parts, "offline", self._final_seq)
+        if kept < end:
+            self._t.decoder.keep(kept, self._final_seq)
+            self._t.decoder.eval_embeddings(rows[kept:end], kept, [], seq=self._final_seq)
+            self.stats.prompt_rows += end - kept
+        self._caches[self._final_seq] = dataclasses.replace(
+            self._pending[self._final_seq], epoch=self._t.decoder.cache_epoch
+        )
 
     def _partial(self) -> Partial:
         t = time.perf_counter()
@@ -256,10 +286,10 @@ class LiveSession:
         if self._piece_frames < WINDOW_FRAMES:
             embeds, ids = self._features.partial_embeddings(self._piece_frames)
             size = self._t.model_dir.manifest.encoder.output_length(self._piece_frames)
-            rows, kept, _ = self._prompt(embeds, [(i, size) for i in ids], "streaming")
+            rows, kept, _, _ = self._prompt(embeds, [(i, size) for i in ids], "streaming")
         else:
             embeds, stable = self._features.embeddings(n)
-            rows, kept, _ = self._prompt(embeds, self._windows(stable), "offline")
+            rows, kept, _, _ = self._prompt(embeds, self._windows(stable), "offline")
         forced = max(0, len(self._draft) - self.live.rollback_tokens)
         cap = self.options.token_cap(n / SAMPLE_RATE)
         forced = min(forced, cap)
@@ -289,7 +319,9 @@ class LiveSession:
         t = time.perf_counter()
         embeds, stable = self._features.embeddings(n)
         enc = EncodedChunk(self._spoken, self._start, self._start + n, embeds, time.perf_counter() - t)
-        rows, kept, context = self._prompt(embeds, self._windows(stable), "offline")
+        seq = self._final_seq
+        rows, kept, context, _ = self._prompt(embeds, self._windows(stable), "offline", seq)
+        self.stats.final_kept_rows += min(kept, rows.shape[0] - 1)
         self._t.stats.encode_seconds += enc.seconds
         draft = self._draft
 
@@ -297,7 +329,7 @@ class LiveSession:
                     stop: LoopGuard | None, probe: NoSpeechProbe) -> Generation:  # fmt: skip
             # the first attempt verifies the last partial; a retry keeps the whole prompt in the cache
             start = kept if index == 0 else rows.shape[0] - 1
-            return self._generate(start, rows, cap, sampling, stop, probe, draft if index == 0 else (), 0)
+            return self._generate(start, rows, cap, sampling, stop, probe, draft if index == 0 else (), 0, seq)
 
         result = self._t._decode(enc, self.options, context, run=attempt)
         result = dataclasses.replace(result, index=self._index)
