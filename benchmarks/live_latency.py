@@ -237,6 +237,10 @@ def child(args: list[str]) -> dict[str, object]:
     return json.loads(proc.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
+def key(row: dict[str, object]) -> tuple[object, ...]:
+    return row["size"], row["step_s"], row["partial_load"], row["tokens"]
+
+
 def keeps_up(row: dict[str, object]) -> bool:
     return float(row["backlog_p95_s"]) < 2.0  # type: ignore[arg-type]
 
@@ -246,16 +250,18 @@ def table(rows: list[dict[str, object]]) -> str:
         return "" if v is None else format(v, spec)
 
     lines = [
-        "| size | step s | partial load | keeps up | partial p50 / p95 s | final p50 / p95 s | backlog p95 / max s "
+        "| size | step s | partial load | tokens | keeps up | partial p50 / p95 s | final p50 / p95 s "
+        "| backlog p95 / max s "
         "| CPU s per audio s live / offline (ratio) | step at minute 1 / 5 s (ratio) | segments |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         ratio = float(r["cpu_s_per_audio_s"]) / float(r["offline_cpu_s_per_audio_s"])  # type: ignore[arg-type]
         m1, m5 = r["step_minute1_s"], r["step_minute5_s"]
         growth = f(float(m5) / float(m1)) if m1 and m5 else ""  # type: ignore[arg-type]
         lines.append(
-            f"| {r['size']} | {f(r['step_s'], '.1f')} | {f(r['partial_load'])} | {'yes' if keeps_up(r) else 'NO: falls behind'} "
+            f"| {r['size']} | {f(r['step_s'], '.1f')} | {f(r['partial_load'])} | {r['tokens']} "
+            f"| {'yes' if keeps_up(r) else 'NO: falls behind'} "
             f"| {f(r['partial_p50_s'])} / {f(r['partial_p95_s'])} | {f(r['final_p50_s'])} / {f(r['final_p95_s'])} "
             f"| {f(r['backlog_p95_s'])} / {f(r['backlog_max_s'])} "
             f"| {f(r['cpu_s_per_audio_s'], '.3f')} / {f(r['offline_cpu_s_per_audio_s'], '.3f')} ({f(ratio)}x) "
@@ -271,10 +277,10 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--steps", type=float, nargs="+", default=[1.0], help="partial step lengths to compare")
     ap.add_argument("--loads", type=float, nargs="+", default=[0.5], help="partial_load values to compare")
-    ap.add_argument("--tokens", choices=["script", "argmax"], default="script",
+    ap.add_argument("--tokens", choices=["script", "argmax"], nargs="+", default=["script"],
                     help="what the live decodes emit (see above); the offline pipeline always takes the argmax")
     ap.add_argument("--merge", action="store_true",
-                    help="keep the rows of the sizes not run now from the results already written")
+                    help="keep the rows already written that this run does not measure again")
     ap.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -288,8 +294,8 @@ def main() -> None:
     for size in args.sizes:
         folder = str(model_folder(size))
         offline = child(["offline", folder, str(args.seconds), str(args.threads)])
-        for step, load in [(s, lo) for s in args.steps for lo in args.loads]:
-            live = child(["live", folder, str(args.seconds), str(args.threads), str(step), str(load), args.tokens])
+        for step, load, tokens in [(s, lo, t) for s in args.steps for lo in args.loads for t in args.tokens]:
+            live = child(["live", folder, str(args.seconds), str(args.threads), str(step), str(load), tokens])
             row = {"size": size, **live, "offline_cpu_s_per_audio_s": offline["cpu_s_per_audio_s"],
                    "offline_rtf": offline["rtf"]}  # fmt: skip
             rows.append(row)
@@ -297,10 +303,12 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     written = RESULTS / "live_latency.json"
     if args.merge and written.exists():
-        kept = [r for r in json.loads(written.read_text())["rows"] if r["size"] not in args.sizes]
-        rows = sorted(kept + rows, key=lambda r: ["0.6b", "1.7b"].index(str(r["size"])))
+        measured = {key(r) for r in rows}
+        rows += [r for r in json.loads(written.read_text())["rows"] if key(r) not in measured]
+        rows.sort(key=lambda r: (["0.6b", "1.7b"].index(str(r["size"])), r["step_s"], -float(r["partial_load"]),  # type: ignore[arg-type]
+                                 r["tokens"] != "script"))  # fmt: skip
     meta = {"seconds": args.seconds, "threads": args.threads, "tokens_per_second": TOKENS_PER_SECOND,
-            "precision": "q4_k decoder / int8 encoder", "block_s": BLOCK / 16000, "tokens": args.tokens,
+            "precision": "q4_k decoder / int8 encoder", "block_s": BLOCK / 16000,
             "tentative_s": TENTATIVE_SECONDS}  # fmt: skip
     (RESULTS / "live_latency.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
     (RESULTS / "live_latency.md").write_text(table(rows))

@@ -18,10 +18,11 @@ partial's text except its last ``rollback_tokens`` tokens, which it checks again
 
 A final uses the offline 8 s windows (encoded once each while the segment goes on, see :mod:`.features`,
 and prefilled as they complete in a KV sequence of its own, so that the final evaluates only the rows after
-the last completed window) and is decoded by the offline pipeline's own decode (same prompt, context carried from the previous finals,
-same fallback of temperatures), with the last partial as a draft that the decode only verifies where it is
-right. So a final equals what the offline pipeline gives for that span. With ``partial_window_seconds=8``
-partials use the offline windows too, and the final reuses their KV cache up to the last completed window.
+the last completed window) and is decoded by the offline pipeline's own decode (same prompt, context carried
+from the previous finals, same fallback of temperatures), with the last partial as a draft that the decode
+only verifies where it is right. So a final equals what the offline pipeline gives for that span. With
+``partial_window_seconds=8`` partials use the offline windows too, and the final reuses their KV cache up to
+the last completed window.
 """
 
 from __future__ import annotations
