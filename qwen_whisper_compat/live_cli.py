@@ -39,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--realtime", action="store_true", help="play INPUT at real-time pace (as a live source)")
     p.add_argument("--model", default="small",
                    help="model name or folder, as qwen-whisper's --model (default small: the 0.6B model; the 1.7B "
-                        "of turbo/large does not keep up with real time on a 2-core CPU)")
+                        "of turbo/large keeps up on a 2-core CPU only with a partial every 2 s or so)")
     p.add_argument("--model_dir", default=None, help="the model cache folder")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     p.add_argument("--threads", type=int, default=0, help="CPU threads (0: all)")

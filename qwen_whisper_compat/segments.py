@@ -18,6 +18,7 @@ text-position rule.
 
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -169,11 +170,14 @@ def _split_long_unit(unit: WordTiming, limits: SegmentLimits) -> list[WordTiming
     """A single word too wide or too long for a segment is cut into pieces with interpolated times."""
     width = display_width(unit.word)
     duration = unit.end - unit.start
-    parts = max(-(-width // limits.max_width), int(duration // limits.max_seconds) + 1, 1)
-    if parts == 1:
+    # (a word of fewer characters than the parts its duration needs cannot be cut finer than its characters)
+    parts = min(max(-(-width // limits.max_width), int(duration // limits.max_seconds) + 1, 1), len(unit.word))
+    if parts <= 1:
         return [unit]
-    size = -(-len(unit.word) // parts)
-    chunks = [unit.word[i : i + size] for i in range(0, len(unit.word), size)]
+    # exactly ``parts`` pieces of nearly equal length (pieces of a fixed size can come out fewer: 9 characters
+    # in pieces of 3 are 3 pieces where 4 were needed, each then longer than max_seconds)
+    bounds = [round(i * len(unit.word) / parts) for i in range(parts + 1)]
+    chunks = [unit.word[a:b] for a, b in itertools.pairwise(bounds)]
     step = duration / len(chunks)
     return [
         WordTiming(c, round(unit.start + i * step, 3), round(unit.start + (i + 1) * step, 3), unit.probability)

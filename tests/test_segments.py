@@ -77,6 +77,15 @@ def test_one_overlong_word_is_cut_too(limits: SegmentLimits) -> None:
     assert all(a.end == b.start for a, b in zip(pieces, pieces[1:], strict=False))  # the word's time, shared out
 
 
+def test_a_short_word_over_a_long_span_is_cut_into_as_many_pieces_as_its_time_needs() -> None:
+    """9 characters over 25 s with 8 s segments: 4 pieces (pieces of a fixed 3 characters would be 3, each
+    longer than 8 s)."""
+    word = WordTiming(".finished", 0.0, 25.0, 0.5)
+    pieces = split_chunk(word.word, 0.0, 25.0, [word], SegmentLimits(8.0, 84))
+    assert "".join(p.text for p in pieces) == word.word and len(pieces) == 4
+    assert all(p.end - p.start <= 8.0 + 1e-6 for p in pieces)
+
+
 def test_words_at_one_instant_give_zero_length_segments_in_order() -> None:
     """The tiny random aligner's case: every word at one time; the text is still cut, times never go back."""
     words = [WordTiming(w.word, 11.0, 11.0, w.probability) for w in timed(JFK)]
