@@ -86,14 +86,14 @@ class Segmenter:
             if prob < self.neg_threshold:
                 if self._silence_from is None:
                     self._silence_from = position
-                if end - self._silence_from >= self.min_silence:
-                    cuts.append(self._cut(min(self._silence_from + self.pad, end), speech=True))
-                    self.has_speech = self._in_speech = False
-                    self._silence_from = None
-                    continue
-                if end - self._silence_from >= self.short_pause and end - self.start >= self.max_segment - self.search:
-                    # near the maximum: end at this pause, in its middle; what follows starts as silence
-                    cuts.append(self._cut(self._silence_from + (end - self._silence_from) // 2, speech=True))
+                paused = end - self._silence_from
+                at: int | None = None
+                if paused >= self.min_silence:
+                    at = min(self._silence_from + self.pad, end)
+                elif paused >= self.short_pause and end - self.start >= self.max_segment - self.search:
+                    at = self._silence_from + paused // 2  # near the maximum: in the middle of this short pause
+                if at is not None:  # the segment ends in the pause; what follows starts as silence
+                    cuts.append(self._cut(at, speech=True))
                     self.has_speech = self._in_speech = False
                     self._silence_from = None
                     continue

@@ -257,29 +257,31 @@ class LiveSession:
         steps = int(after["eval_tokens"] - before["eval_tokens"])
         self.stats.generated_tokens += steps
         self.stats.accepted_tokens += max(0, len(gen.tokens) - steps)
-        self._caches[seq] = dataclasses.replace(self._pending[seq], epoch=self._t.decoder.cache_epoch)
+        self._commit(seq)
         return gen
+
+    def _commit(self, seq: int) -> None:
+        """Sequence ``seq`` now holds what the last :meth:`_prompt` for it described."""
+        self._caches[seq] = dataclasses.replace(self._pending[seq], epoch=self._t.decoder.cache_epoch)
 
     def _prefill_windows(self) -> None:
         """Encode the 8 s windows completed so far and evaluate the final's prompt up to their end in the
         final's KV sequence (each window once), so that the final later evaluates only what follows them."""
         self._features.complete_windows()
-        parts = self._windows(len(self._features.window_version()) * self._window_rows)
-        cache = self._caches[self._final_seq]
+        windows = self._features.window_embeddings()
+        parts = self._windows(len(windows) * self._window_rows)
+        seq, cache = self._final_seq, self._caches[self._final_seq]
         if not parts or (
             cache is not None and cache.epoch == self._t.decoder.cache_epoch
             and cache.windows == tuple(i for i, _ in parts)
         ):  # fmt: skip
             return
-        embeds = np.concatenate(self._features.window_embeddings())
-        rows, kept, _, end = self._prompt(embeds, parts, "offline", self._final_seq)
+        rows, kept, _, end = self._prompt(np.concatenate(windows), parts, "offline", seq)
         if kept < end:
-            self._t.decoder.keep(kept, self._final_seq)
-            self._t.decoder.eval_embeddings(rows[kept:end], kept, [], seq=self._final_seq)
+            self._t.decoder.keep(kept, seq)
+            self._t.decoder.eval_embeddings(rows[kept:end], kept, [], seq=seq)
             self.stats.prompt_rows += end - kept
-        self._caches[self._final_seq] = dataclasses.replace(
-            self._pending[self._final_seq], epoch=self._t.decoder.cache_epoch
-        )
+        self._commit(seq)
 
     def _partial(self) -> Partial:
         t = time.perf_counter()
