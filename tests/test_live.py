@@ -175,7 +175,7 @@ def test_partials_come_at_whole_steps_within_their_share_of_time_and_not_in_paus
         clock = itertools.count(step=0.25)
         monkeypatch.setattr(session_module, "time", types.SimpleNamespace(perf_counter=lambda: next(clock)))
         session = LiveSession(transcriber, SileroVad().stream(), options, LiveOptions(partial_load=load))
-        events = [e for i in range(0, talk.size, SR // 10) for e in session.feed(talk[i : i + SR // 10])]
+        events = [e for block in blocks(talk) for e in session.feed(block)]
         found = [e for e in events if isinstance(e, Partial)]
         for e in found:
             assert e.end - e.start >= 1.0 - 1e-6
