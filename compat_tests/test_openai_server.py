@@ -8,6 +8,7 @@ model in-process.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -87,19 +88,15 @@ def server_script() -> Path:
     return script
 
 
-@pytest.fixture(scope="module")
-def server(
-    server_script: Path, model_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Server]:
-    """An API key, uploads up to 2 MiB (jfk.flac is 1.1 MB), one request may wait behind the running one."""
-    args = ["--api-key", API_KEY, "--max-upload-mb", "2", "--max-queue", "1", "--threads", str(THREADS)]
-    folder = tmp_path_factory.mktemp("server")
+@contextlib.contextmanager
+def running_server(script: Path, env: dict[str, str], folder: Path, args: list[str]) -> Iterator[Server]:
+    """A ``qwen-whisper-server --model base`` process on a free loopback port, once ``/health`` answers."""
     port = _free_port()
     log = folder / "server.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [str(server_script), "--model", "base", "--port", str(port), *args],
-            env={**os.environ, **model_env, "PYTHONUNBUFFERED": "1"}, stdout=out, stderr=subprocess.STDOUT,
+            [str(script), "--model", "base", "--port", str(port), *args],
+            env={**os.environ, **env, "PYTHONUNBUFFERED": "1"}, stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
     server = Server(process, port, log)
     try:
@@ -121,6 +118,16 @@ def server(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@pytest.fixture(scope="module")
+def server(
+    server_script: Path, model_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    """An API key, uploads up to 2 MiB (jfk.flac is 1.1 MB), one request may wait behind the running one."""
+    args = ["--api-key", API_KEY, "--max-upload-mb", "2", "--max-queue", "1", "--threads", str(THREADS)]
+    with running_server(server_script, model_env, tmp_path_factory.mktemp("server"), args) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")

@@ -184,6 +184,15 @@ class WhisperModel:
         """Whisper codes of the languages the model transcribes."""
         return list(self.model.languages)
 
+    @property
+    def max_live_streams(self) -> int:
+        """How many :meth:`stream` s may be open at once (1 unless raised)."""
+        return self.model.max_live_streams
+
+    @max_live_streams.setter
+    def max_live_streams(self, n: int) -> None:
+        self.model.max_live_streams = n
+
     def stream(
         self,
         language: str | None = None,

@@ -19,6 +19,7 @@ import numpy as np
 
 from qwen_whisper_compat.engine.live import Final, LiveEvent, LiveSession, LiveStats, Partial
 from qwen_whisper_compat.engine.types import ChunkResult
+from qwen_whisper_compat.errors import AudioLoadError
 from qwen_whisper_compat.recognizer import RunOptions, SegmentInfo, language_code
 
 __all__ = ["LiveStream", "LiveUpdate"]
@@ -52,12 +53,16 @@ class LiveUpdate:
 class LiveStream:
     """A live transcription in progress: :meth:`feed` samples, read updates, :meth:`finish`.
 
-    Calls are serialised by a lock, so a producer thread may feed while another thread finishes.
+    Calls are serialised by a lock, so a producer thread may feed while another thread finishes; streams
+    open at once on one model share theirs (``lock``), since they share its decoder.
     """
 
-    def __init__(self, session: LiveSession, shape: Shape, options: RunOptions, on_close: Callable[[], None]) -> None:
+    def __init__(
+        self, session: LiveSession, shape: Shape, options: RunOptions, on_close: Callable[[], None],
+        lock: threading.RLock | None = None,
+    ) -> None:  # fmt: skip
         self._session, self._shape, self._options = session, shape, options
-        self._lock = threading.Lock()
+        self._lock = lock if lock is not None else threading.RLock()
         self._on_close = on_close
         self._closed = False
 
@@ -65,6 +70,11 @@ class LiveStream:
     def position(self) -> float:
         """Seconds of audio fed so far."""
         return self._session.position
+
+    @property
+    def open_speech(self) -> tuple[int, float] | None:
+        """The open segment's index and start (seconds) once it holds speech, else ``None``."""
+        return self._session.open_speech
 
     @property
     def stats(self) -> LiveStats:
@@ -75,23 +85,30 @@ class LiveStream:
         """Add 16 kHz mono float32 samples; the updates they cause, in order.
 
         Raises:
-            AudioLoadError: Samples that are not finite floats of one channel, or a finished stream.
+            AudioLoadError: Samples that are not finite floats of one channel, or a finished or closed stream.
         """
         with self._lock:
+            if self._closed:
+                raise AudioLoadError("this live stream is closed: open a new stream for more audio")
             return [self._update(e) for e in self._session.feed(samples)]
 
     def finish(self) -> list[LiveUpdate]:
-        """End the stream: the last segment's final (no update for a stream that got no audio)."""
+        """End the stream: the last segment's final (no update for a stream that got no audio, or a closed one)."""
         with self._lock:
+            if self._closed:
+                return []
             updates = [self._update(e) for e in self._session.finish()]
         self.close()
         return updates
 
     def close(self) -> None:
-        """Let the model serve another stream (idempotent); audio not finished is dropped."""
-        if not self._closed:
+        """Let the model serve another stream (idempotent); audio not finished is dropped. Waits for a
+        call in progress on another thread."""
+        with self._lock:
+            if self._closed:
+                return
             self._closed = True
-            self._on_close()
+        self._on_close()
 
     def _update(self, event: LiveEvent) -> LiveUpdate:
         if isinstance(event, Partial):

@@ -76,6 +76,16 @@ class Whisper:
         """Whether word timestamps (and aligner-timed segments) are available."""
         return self.recognizer.has_aligner
 
+    @property
+    def max_live_streams(self) -> int:
+        """How many :meth:`stream` s may be open at once (1 unless raised; servers raise it). Each holds two
+        KV sequences of the decoder; their calls take turns on the one model."""
+        return self.recognizer.max_live_streams
+
+    @max_live_streams.setter
+    def max_live_streams(self, n: int) -> None:
+        self.recognizer.max_live_streams = n
+
     def to(self, *args: Any, **kwargs: Any) -> Whisper:
         return self
 

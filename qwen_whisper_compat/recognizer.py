@@ -184,7 +184,11 @@ class Recognizer:
         self.transcriber = Transcriber(
             asr, threads=threads, device=device, n_gpu_layers=0 if device == "cpu" else -1, aligner=aligner
         )
-        self._live = threading.Lock()  # one live stream at a time holds the decoder's cache
+        #: Serialises the open live streams' calls (they share the decoder); slots are their KV sequences.
+        self._live_lock = threading.RLock()
+        self._slots_lock = threading.Lock()
+        self._live_slots: set[int] = set()
+        self._max_live_streams = 1
 
     # ------------------------------------------------------------------------------------ the model
     @property
@@ -227,6 +231,18 @@ class Recognizer:
     def close(self) -> None:
         """Free the native memory now instead of at garbage collection."""
         self.transcriber.close()
+
+    @property
+    def max_live_streams(self) -> int:
+        """How many live streams may be open at once on this model (1 unless raised). Each holds two KV
+        sequences of the decoder (about 60 MB each for the 0.6B); their calls take turns."""
+        return self._max_live_streams
+
+    @max_live_streams.setter
+    def max_live_streams(self, n: int) -> None:
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise UnsupportedOptionError(f"max_live_streams must be a whole number >= 1, got {n!r}")
+        self._max_live_streams = n
 
     # ---------------------------------------------------------------------------------- languages
     def check_language(self, language: str) -> None:
@@ -329,8 +345,8 @@ class Recognizer:
         ``clips`` and ``batch_size`` do not apply.
 
         Raises:
-            UnsupportedOptionError: Word timestamps without an aligner, a language the model lacks, or a
-                second live stream on this model while one is open.
+            UnsupportedOptionError: Word timestamps without an aligner, a language the model lacks, or more
+                live streams open at once than :attr:`max_live_streams`.
             SileroUnavailableError: The voice activity detector cannot run.
         """
         from qwen_whisper_compat.engine.live import LiveSession
@@ -340,17 +356,33 @@ class Recognizer:
         self._check_words(options)
         engine_options = dataclasses.replace(self._engine_options(options), word_timestamps=options.word_timestamps)
         detector = shared_silero_vad().stream()
-        if not self._live.acquire(blocking=False):
-            raise UnsupportedOptionError(
-                "this model is already transcribing a live stream: finish or close it first, or load the model "
-                "again for a second stream"
-            )
+        slot = self._take_slot()
         try:
-            session = LiveSession(self.transcriber, detector, engine_options, live)
+            with self._live_lock:
+                session = LiveSession(self.transcriber, detector, engine_options, live, seq_base=2 * slot)
         except BaseException:
-            self._live.release()
+            self._free_slot(slot)
             raise
-        return LiveStream(session, lambda chunk, run: self._shape(chunk, 0.0, run), options, self._live.release)
+        return LiveStream(
+            session, lambda chunk, run: self._shape(chunk, 0.0, run), options, lambda: self._free_slot(slot),
+            lock=self._live_lock,
+        )
+
+    def _take_slot(self) -> int:
+        with self._slots_lock:
+            free = [k for k in range(self._max_live_streams) if k not in self._live_slots]
+            if not free:
+                n = self._max_live_streams
+                raise UnsupportedOptionError(
+                    f"this model is already transcribing {n} live stream{'s' if n > 1 else ''} (max_live_streams="
+                    f"{n}): finish or close one first, or raise model.max_live_streams"
+                )
+            self._live_slots.add(free[0])
+            return free[0]
+
+    def _free_slot(self, slot: int) -> None:
+        with self._slots_lock:
+            self._live_slots.discard(slot)
 
     def _check_words(self, options: RunOptions) -> None:
         if options.word_timestamps and not self.has_aligner:

@@ -55,6 +55,8 @@ class StreamEvent(Generic[S]):
     #: A final's subtitle-sized segments (whisper dicts, or faster-whisper ``Segment`` objects); a final of
     #: silence has none.
     segments: list[S] = field(default_factory=list)
+    #: For a final: whether the voice activity detector heard speech in it (False: a span of silence).
+    speech: bool = True
 
 
 class Stream(Generic[S]):
@@ -75,6 +77,12 @@ class Stream(Generic[S]):
     def position(self) -> float:
         """Seconds of audio fed so far."""
         return self._live.position
+
+    @property
+    def open_speech(self) -> tuple[int, float] | None:
+        """The open segment's index and start (seconds) once speech was heard in it (``None`` before, and
+        in silence): where a host signals "speech started" before the first partial."""
+        return self._live.open_speech
 
     @property
     def segments(self) -> list[S]:
@@ -128,7 +136,9 @@ class Stream(Generic[S]):
         self._segments += shaped
         if update.language and not self._language:
             self._language = update.language
-        return StreamEvent(update.kind, update.index, update.start, update.end, update.text, update.language, shaped)
+        return StreamEvent(
+            update.kind, update.index, update.start, update.end, update.text, update.language, shaped, update.speech
+        )
 
 
 def open_stream(

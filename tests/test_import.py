@@ -8,13 +8,17 @@ from pathlib import Path
 
 import pytest
 
-HEAVY = ("onnxruntime", "llama_cpp", "torch", "transformers", "onnx", "gguf", "av", "ray", "pyarrow")
+HEAVY = (
+    "onnxruntime", "llama_cpp", "torch", "transformers", "onnx", "gguf", "av", "ray", "pyarrow", "websockets",
+    "wyoming", "zeroconf", "starlette", "uvicorn",
+)  # fmt: skip
 
 PROBE = f"""
 import sys
 import qwen_whisper_compat
 import qwen_whisper_compat.engine.modeldir, qwen_whisper_compat.engine.prompt, qwen_whisper_compat.errors
 import qwen_whisper_compat.batch, qwen_whisper_compat.batch.cli
+import qwen_whisper_compat.pcm, qwen_whisper_compat.streaming, qwen_whisper_compat.live_sources
 loaded = sorted(m for m in {HEAVY!r} if m in sys.modules)
 print(",".join(loaded))
 """
@@ -44,7 +48,8 @@ def test_public_names() -> None:
 #: them must not import them (``--output_format`` with a whisper format, ``--help``, ``import``).
 PLUGIN_MODULES = (
     "pluggy", "qwen_whisper_compat.plugins", "qwen_whisper_compat.hookspecs", "qwen_whisper_compat._builtin_plugins",
-    "qwen_whisper_compat.itn", "qwc_test_plugin", "qwen_whisper_server", "ovos_stt_plugin_qwen_whisper",
+    "qwen_whisper_compat.itn", "qwc_test_plugin", "qwen_whisper_server", "qwen_whisper_wyoming",
+    "ovos_stt_plugin_qwen_whisper",
     "yt_dlp_plugins", "yt_dlp", "fastapi", "ovos_plugin_manager",
 )  # fmt: skip
 

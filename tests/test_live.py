@@ -127,6 +127,36 @@ def test_finals_equal_the_offline_pipeline_on_the_same_bounds(
     assert retried, "no final went through the fallback: the test does not cover it"
 
 
+def test_two_sessions_on_one_model_interleaved_give_their_finals_alone(
+    transcriber: Transcriber, talk: np.ndarray, jfk: np.ndarray
+) -> None:
+    """Two live streams open at once on one model (KV sequences of their own), fed in turn: each gets the
+    finals it gets alone; the other's decodes in between do not leak into its kept cache."""
+    options = TranscribeOptions(language="English")
+    a_audio, b_audio = talk[: 22 * SR], jfk
+    alone = [[e for e in run_session(transcriber, audio, options) if isinstance(e, Final)] for audio in (a_audio, b_audio)]
+    a = LiveSession(transcriber, SileroVad().stream(), options, seq_base=0)
+    b = LiveSession(transcriber, SileroVad().stream(), options, seq_base=2)
+    assert transcriber.decoder.n_seq >= 4
+    events: list[list[Any]] = [[], []]
+    pieces = [list(uneven_pieces(a_audio, seed=1)), list(blocks(b_audio))]
+    for k in range(max(map(len, pieces))):
+        for s, session in enumerate((a, b)):
+            if k < len(pieces[s]):
+                events[s] += session.feed(pieces[s][k])
+    events[0] += a.finish()
+    events[1] += b.finish()
+    assert sum(isinstance(e, Partial) for e in events[0]) and sum(isinstance(e, Partial) for e in events[1])
+    assert sum(s.stats.kept_rows for s in (a, b)) > 0, "the sessions must have kept their caches between calls"
+    for got, want in zip(events, alone, strict=True):
+        finals = [e for e in got if isinstance(e, Final)]
+        assert [(f.start, f.end, f.speech) for f in finals] == [(f.start, f.end, f.speech) for f in want]
+        for f, w in zip(finals, want, strict=True):
+            assert f.chunk.temperature == w.chunk.temperature
+            if f.chunk.temperature == 0:
+                assert f.chunk.tokens == w.chunk.tokens
+
+
 def test_forced_language_and_draft_free_finals(transcriber: Transcriber, jfk: np.ndarray) -> None:
     """With partials off the finals are decoded without a draft: the same tokens as with one."""
     options = TranscribeOptions(language="en", temperatures=(0.0,))
@@ -327,6 +357,28 @@ def test_whisper_face_stream(tiny_whisper: Any, jfk: np.ndarray, tmp_path: Path)
         assert all(e.type == "final" for e in again.events([jfk]))
     with pytest.raises(TypeError, match="step_second"):
         tiny_whisper.stream(step_second=2)
+
+
+def test_more_live_streams_at_once_when_the_model_allows(tiny_whisper: Any, jfk: np.ndarray) -> None:
+    assert tiny_whisper.max_live_streams == 1
+    with pytest.raises(UnsupportedOptionError, match="max_live_streams"):
+        tiny_whisper.max_live_streams = 0
+    tiny_whisper.max_live_streams = 2
+    try:
+        first, second = tiny_whisper.stream(language="en", partials=False), tiny_whisper.stream(language="en")
+        with pytest.raises(UnsupportedOptionError, match="2 live streams"):
+            tiny_whisper.stream()
+        second.feed(jfk[:SR])
+        second.close()
+        with pytest.raises(AudioLoadError, match="closed"):
+            second.feed(jfk[:SR])
+        assert second.finish() == []
+        with tiny_whisper.stream(language="en", partials=False) as third:  # the freed slot
+            third_finals = list(third.events([jfk]))
+        first_finals = list(first.events([jfk]))
+        assert [e.text for e in first_finals] == [e.text for e in third_finals]
+    finally:
+        tiny_whisper.max_live_streams = 1
 
 
 def test_faster_whisper_face_stream(under_model_env: Callable[..., Any], jfk: np.ndarray) -> None:

@@ -1,7 +1,9 @@
-"""The Starlette application: OpenAI's ``/v1/audio/transcriptions`` and ``/v1/models`` on one shared model.
+"""The Starlette application: OpenAI's ``/v1/audio/transcriptions``, ``/v1/models`` and the Realtime
+transcription WebSocket ``/v1/realtime`` on one shared model.
 
 This module owns HTTP: routing, the API key, the upload limit, status codes and OpenAI's error shape. The
-model is passed in (no module globals); inference runs in :class:`~.worker.Worker`'s single thread.
+model is passed in (no module globals); inference runs in :class:`~.worker.Worker`'s single thread, for the
+HTTP requests and the live sessions (:mod:`.realtime`) alike.
 """
 
 from __future__ import annotations
@@ -20,10 +22,11 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 from starlette.types import Message, Receive
 
 from qwen_whisper_compat import AudioLoadError, UnsupportedOptionError, Whisper
+from qwen_whisper_server.realtime import RealtimeHub, RealtimeOptions
 from qwen_whisper_server.schema import (
     ModelCard,
     ModelList,
@@ -56,6 +59,9 @@ class ServerOptions:
     max_upload_bytes: int = 25 * 1024 * 1024
     #: When set, every ``/v1`` request needs ``Authorization: Bearer <api_key>``.
     api_key: str | None = None
+    #: Realtime transcription sessions at once (each holds a live stream of the model); one more is refused
+    #: with an error event. Each connection may hold ``max_upload_bytes`` of audio not transcribed yet.
+    max_live_sessions: int = 2
 
 
 def create_app(model: Whisper, options: ServerOptions) -> Starlette:
@@ -79,6 +85,7 @@ def create_app(model: Whisper, options: ServerOptions) -> Starlette:
             Route("/v1/models", api.models, methods=["GET"]),
             Route("/v1/models/{model:path}", api.model_card, methods=["GET"]),
             Route("/health", api.health, methods=["GET"]),
+            WebSocketRoute("/v1/realtime", api.realtime.endpoint),
         ],
         exception_handlers={HTTPException: _http_error, Exception: _server_error},
         lifespan=lifespan,
@@ -138,6 +145,8 @@ class _Api:
         self.options = options
         self.worker = Worker(model, options.max_queue)
         self.created = int(time.time())
+        self.realtime = RealtimeHub(model, self.worker, options.model_id, options.api_key, RealtimeOptions(
+            max_sessions=options.max_live_sessions, max_buffer_bytes=options.max_upload_bytes))  # fmt: skip
 
     async def transcriptions(self, request: Request) -> Response:
         """``POST /v1/audio/transcriptions``."""
@@ -233,6 +242,8 @@ class _Api:
             "running": self.worker.running,
             "waiting": self.worker.waiting,
             "max_queue": self.worker.max_queue,
+            "live_sessions": self.realtime.active,
+            "max_live_sessions": self.realtime.options.max_sessions,
         })  # fmt: skip
 
     def _card(self) -> ModelCard:

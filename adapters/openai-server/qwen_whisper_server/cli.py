@@ -26,7 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for documentation and tests)."""
     p = argparse.ArgumentParser(
         prog="qwen-whisper-server",
-        description="OpenAI-compatible speech-to-text server (POST /v1/audio/transcriptions) on Qwen3-ASR.",
+        description="OpenAI-compatible speech-to-text server (POST /v1/audio/transcriptions, the Realtime "
+        "transcription WebSocket /v1/realtime) on Qwen3-ASR.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument(
@@ -55,7 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=8,
         help="requests that may wait behind the running transcription; more get 503 + Retry-After",
     )
-    p.add_argument("--max-upload-mb", type=float, default=25.0, help="largest request body in MiB; larger get 413")
+    p.add_argument("--max-upload-mb", type=float, default=25.0,
+                   help="largest request body in MiB (larger get 413), and the most audio a realtime session may "
+                   "have sent that is not transcribed yet")
+    p.add_argument("--max-live-sessions", type=int, default=2,
+                   help="realtime transcription sessions (/v1/realtime) at once; one more gets an error event")
     p.add_argument("--model-id", default=None, help="the id GET /v1/models lists (default: --model)")
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -72,6 +77,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--max-queue must be 0 or more")
     if args.max_upload_mb <= 0:
         parser.error("--max-upload-mb must be positive")
+    if args.max_live_sessions < 1:
+        parser.error("--max-live-sessions must be 1 or more")
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     api_key = args.api_key or os.environ.get(API_KEY_ENV) or None
     aligner: str | bool | None = False if (args.aligner or "").lower() == "none" else args.aligner
@@ -90,17 +97,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         max_queue=args.max_queue,
         max_upload_bytes=int(args.max_upload_mb * 1024 * 1024),
         api_key=api_key,
+        max_live_sessions=args.max_live_sessions,
     )
     if not _is_loopback(args.host) and api_key is None:
         logger.warning("listening on %s without an API key: anyone who can reach it can use it", args.host)
     logger.info(
-        "qwen-whisper-server %s: serving %s at http://%s:%d/v1 (queue %d, uploads up to %g MiB, %s)",
-        __version__, options.model_id, args.host, args.port, options.max_queue, args.max_upload_mb,
+        "qwen-whisper-server %s: serving %s at http://%s:%d/v1 and ws://%s:%d/v1/realtime (queue %d, uploads up "
+        "to %g MiB, %d live sessions, %s)",
+        __version__, options.model_id, args.host, args.port, args.host, args.port, options.max_queue,
+        args.max_upload_mb, options.max_live_sessions,
         "API key required" if api_key else "no API key",
     )  # fmt: skip
     try:
         uvicorn.run(create_app(model, options), host=args.host, port=args.port, log_config=None,
-                    log_level=args.log_level)  # fmt: skip
+                    log_level=args.log_level, ws="websockets-sansio", ws_max_size=options.max_upload_bytes * 2)  # fmt: skip
     finally:
         model.close()
     return 0

@@ -96,6 +96,11 @@ class Worker:
         future.add_done_callback(lambda _: _call_soon(loop, self._release))
         return await asyncio.wrap_future(future)
 
+    async def run(self, job: Callable[[], T]) -> T:
+        """Run ``job`` in the worker thread after the jobs submitted before it, without taking a queue slot:
+        the steps of a live session, whose number is bounded by the sessions themselves."""
+        return await asyncio.wrap_future(self._executor.submit(job))
+
     def close(self) -> None:
         """Finish the running job, drop the waiting ones and stop the thread."""
         self._executor.shutdown(wait=True, cancel_futures=True)

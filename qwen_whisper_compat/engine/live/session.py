@@ -102,7 +102,8 @@ class LiveSession:
 
     The session uses the transcriber's decoder between calls (its KV cache holds the open segment's
     prompt); another transcription on the same transcriber in between is detected and only costs a fresh
-    prefill. One session per transcriber at a time.
+    prefill. Sessions open at once on one transcriber need KV sequences of their own (``seq_base``), and
+    their calls must not overlap (the decoder is not thread-safe).
 
     Args:
         transcriber: The loaded model.
@@ -110,6 +111,7 @@ class LiveSession:
         options: Decoding options, as for the offline pipeline (``chunk_seconds`` is not used: segments end
             at pauses or at ``live.max_segment_seconds``).
         live: How the stream is cut and how often partials are decoded.
+        seq_base: The first of the two decoder KV sequences the session uses (``seq_base``, ``seq_base + 1``).
     """
 
     def __init__(
@@ -118,7 +120,10 @@ class LiveSession:
         detector: SpeechDetector,
         options: TranscribeOptions | None = None,
         live: LiveOptions | None = None,
+        seq_base: int = 0,
     ) -> None:
+        if seq_base < 0:
+            raise ValueError(f"seq_base must be >= 0, got {seq_base}")
         options = transcriber.resolve_options(options)
         self.options, self.live = options, live or LiveOptions()
         self._t = transcriber
@@ -137,8 +142,9 @@ class LiveSession:
         transcriber._fit_context(dataclasses.replace(options, chunk_seconds=longest, search_seconds=0.0))
         # the final's KV sequence: its own, unless the partials use the final's windows (then they share one)
         self._final_seq = 1 if self._piece_frames < WINDOW_FRAMES else 0
-        if self._final_seq:
-            transcriber.decoder.ensure_context(transcriber.decoder.n_ctx, n_seq=2)
+        #: The decoder's KV sequences this session's two (partials', final's) stand for.
+        self._seq_ids = (seq_base, seq_base + 1)
+        transcriber.decoder.ensure_context(transcriber.decoder.n_ctx, n_seq=seq_base + 1 + self._final_seq)
         self.stats = LiveStats()
         self._start = 0  # first sample of the open segment, in the stream
         self._fed = 0
@@ -157,6 +163,14 @@ class LiveSession:
     def position(self) -> float:
         """Seconds of audio fed so far."""
         return self._fed / SAMPLE_RATE
+
+    @property
+    def open_speech(self) -> tuple[int, float] | None:
+        """The open segment's index and start (seconds of the stream) once speech was heard in it, else
+        ``None``: the moment a host's "speech started" is due (the start includes ``pad_seconds``)."""
+        if self._finished or not self._segmenter.has_speech:
+            return None
+        return self._index, self._start / SAMPLE_RATE
 
     def feed(self, samples: np.ndarray) -> list[LiveEvent]:
         """Add 16 kHz mono float32 samples (any length); return the events they cause, in order.
@@ -249,7 +263,8 @@ class LiveSession:
         kept = min(kept, rows.shape[0] - 1)
         before = self._t.decoder.perf()
         gen = self._t.decoder.generate_after(
-            kept, rows[kept:], cap, self._eos, sampling, stop, probe, draft=draft, forced=forced, seq=seq
+            kept, rows[kept:], cap, self._eos, sampling, stop, probe, draft=draft, forced=forced,
+            seq=self._seq_ids[seq],
         )
         after = self._t.decoder.perf()
         self.stats.prompt_rows += rows.shape[0] - kept
@@ -278,8 +293,8 @@ class LiveSession:
             return
         rows, kept, _, end = self._prompt(np.concatenate(windows), parts, "offline", seq)
         if kept < end:
-            self._t.decoder.keep(kept, seq)
-            self._t.decoder.eval_embeddings(rows[kept:end], kept, [], seq=seq)
+            self._t.decoder.keep(kept, self._seq_ids[seq])
+            self._t.decoder.eval_embeddings(rows[kept:end], kept, [], seq=self._seq_ids[seq])
             self.stats.prompt_rows += end - kept
         self._commit(seq)
 

@@ -1,0 +1,347 @@
+"""The Realtime transcription endpoint of the OpenAI-compatible server (``/v1/realtime?intent=transcription``),
+driven by the official ``openai`` client (``client.realtime.connect``, over ``websockets``) on loopback.
+
+One ``qwen-whisper-server`` process (its console script, the tiny random models through the mirror hub) runs
+for the module with one live session allowed. Transcripts are compared with the live engine in-process
+(``model.stream``) fed the same audio through the same public PCM converter.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import openai
+import pytest
+import websockets  # noqa: F401  (the client's transport: a missing one fails here)
+
+import qwen_whisper_compat
+from compat_tests.test_openai_server import THREADS, Server, running_server, server_script  # noqa: F401
+from qwen_whisper_compat import load_audio
+from qwen_whisper_compat.pcm import PcmConverter
+
+API_KEY = "sk-test-qwen-whisper-realtime"
+RATE = 24_000
+PIECE = RATE // 10  # 100 ms
+#: The server VAD settings the sessions below ask for (OpenAI's defaults).
+VAD = {"type": "server_vad", "threshold": 0.5, "prefix_padding_ms": 300, "silence_duration_ms": 500}
+LIVE = {"threshold": 0.5, "min_silence_seconds": 0.5, "pad_seconds": 0.3}
+#: Every wait on the server is bounded by this.
+TIMEOUT = 60.0
+
+
+@pytest.fixture(scope="module")
+def server(server_script: Path, model_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:  # noqa: F811
+    args = ["--api-key", API_KEY, "--max-live-sessions", "1", "--max-upload-mb", "4", "--threads", str(THREADS)]
+    with running_server(server_script, model_env, tmp_path_factory.mktemp("realtime"), args) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def jfk_pcm(shared_audio: Path) -> bytes:
+    """jfk.flac as OpenAI's input format: PCM16 little-endian mono at 24 kHz."""
+    samples = load_audio(shared_audio / "jfk.flac", sr=RATE)
+    return (np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes()
+
+
+def _pieces(pcm: bytes, size: int = PIECE * 2) -> list[bytes]:
+    return [pcm[i : i + size] for i in range(0, len(pcm), size)]
+
+
+def _converted(pcm: bytes) -> np.ndarray:
+    """What the server feeds the live engine for ``pcm`` sent in 100 ms pieces."""
+    converter = PcmConverter(RATE)
+    return np.concatenate([converter.convert(p) for p in _pieces(pcm)] + [converter.flush()])
+
+
+@pytest.fixture(scope="module")
+def live_reference(under_model_env: Any, jfk_pcm: bytes) -> list[Any]:
+    """The live engine's speech finals for jfk.flac as the server hears it, with the VAD settings above."""
+    model = under_model_env(qwen_whisper_compat.load_model, "base", threads=THREADS)
+    try:
+        with model.stream(language="en", partials=False, **LIVE) as stream:
+            samples = _converted(jfk_pcm)
+            events = [e for i in range(0, len(samples), 1600) for e in stream.feed(samples[i : i + 1600])]
+            events += stream.finish()
+    finally:
+        model.close()
+    finals = [e for e in events if e.type == "final" and e.speech]
+    assert finals and any(f.text for f in finals), "the tiny model always says something"
+    return finals
+
+
+def _client(server: Server, api_key: str = API_KEY) -> Any:
+    return openai.OpenAI(base_url=server.base_url, api_key=api_key, max_retries=0, timeout=TIMEOUT)
+
+
+def _connect(server: Server, api_key: str = API_KEY) -> Any:
+    return _client(server, api_key).realtime.connect(extra_query={"intent": "transcription"})
+
+
+def _idle(server: Server) -> dict[str, Any]:
+    """/health once no live session is open (bounded wait): the previous test's session has been freed."""
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        health = server.get("/health")[1]
+        if health["live_sessions"] == 0:
+            return health
+        assert time.monotonic() < deadline, f"a live session was never freed: {health}\n{server.log_text()}"
+        time.sleep(0.1)
+
+
+def _recv(connection: Any) -> dict[str, Any]:
+    """The next server event as the JSON the server sent."""
+    event: dict[str, Any] = json.loads(connection.recv_bytes())
+    return event
+
+
+def _until(connection: Any, kind: str) -> list[dict[str, Any]]:
+    """Server events up to and including the first of type ``kind``."""
+    events = []
+    deadline = time.monotonic() + TIMEOUT
+    while not events or events[-1]["type"] != kind:
+        assert time.monotonic() < deadline, f"no {kind} event within {TIMEOUT} s: {events}"
+        events.append(_recv(connection))
+    return events
+
+
+def _session_update(turn_detection: dict[str, Any] | None, language: str = "en") -> dict[str, Any]:
+    return {"type": "session.update", "session": {"type": "transcription", "audio": {"input": {
+        "format": {"type": "audio/pcm", "rate": RATE},
+        "transcription": {"model": "gpt-4o-transcribe", "language": language},
+        "turn_detection": turn_detection,
+    }}}}  # fmt: skip
+
+
+def _send_audio(connection: Any, pcm: bytes) -> None:
+    for piece in _pieces(pcm):
+        connection.input_audio_buffer.append(audio=base64.b64encode(piece).decode())
+
+
+def _errors(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [e["error"] for e in events if e["type"] == "error"]
+
+
+# ------------------------------------------------------------------------------------------------- the stream
+def _stream_jfk(server: Server, jfk_pcm: bytes, delay: str | None, pace: float | None) -> list[Any]:
+    """Stream jfk.flac with server VAD (``pace``: times real time, ``None``: as fast as it goes), commit the
+    last segment, and return every server event the client parsed, up to the barrier (``cleared``)."""
+    with _connect(server) as connection:
+        created = connection.recv()  # parsed by the client into its own types
+        assert created.type == "session.created" and created.session.type == "transcription"
+        update = _session_update(VAD)
+        update["session"]["audio"]["input"]["transcription"]["delay"] = delay
+        connection.send(update)
+        updated = connection.recv()
+        assert updated.type == "session.updated"
+        assert updated.session.audio.input.format.rate == RATE
+        assert updated.session.audio.input.turn_detection.type == "server_vad"
+        t0 = time.monotonic()
+        for k, piece in enumerate(_pieces(jfk_pcm)):
+            if pace is not None:
+                time.sleep(max(0.0, t0 + k * 0.1 / pace - time.monotonic()))
+            connection.input_audio_buffer.append(audio=base64.b64encode(piece).decode())
+        connection.input_audio_buffer.commit()  # ends the last segment now, without waiting for a pause
+        connection.input_audio_buffer.clear()  # its "cleared" comes after everything the commit caused
+        events: list[Any] = []
+        deadline = time.monotonic() + TIMEOUT
+        while not events or events[-1].type != "input_audio_buffer.cleared":
+            assert time.monotonic() < deadline
+            events.append(connection.recv())
+    assert not [e for e in events if e.type == "error"], events
+    return events
+
+
+def _check_items(events: list[Any], reference: list[Any]) -> list[Any]:
+    """Every item in order: speech started, its deltas, speech stopped, committed, completed, at the live
+    engine's segment bounds. Returns the completed events."""
+    completed = [e for e in events if e.type == "conversation.item.input_audio_transcription.completed"]
+    assert len(completed) == len(reference)
+    previous = None
+    for done, final in zip(completed, reference, strict=True):
+        mine = [e for e in events if getattr(e, "item_id", None) == done.item_id]
+        kinds = [e.type for e in mine]
+        assert kinds[0] == "input_audio_buffer.speech_started" and kinds[-1].endswith(".completed"), kinds
+        stopped = kinds.index("input_audio_buffer.speech_stopped")
+        assert stopped < kinds.index("input_audio_buffer.committed")
+        assert all(k.endswith(".delta") for k in kinds[1:stopped]), kinds
+        committed = next(e for e in mine if e.type == "input_audio_buffer.committed")
+        assert committed.previous_item_id == previous
+        previous = done.item_id
+        start = next(e for e in mine if e.type == "input_audio_buffer.speech_started").audio_start_ms
+        stop = mine[stopped].audio_end_ms
+        assert (start, stop) == (round(final.start * 1000), round(final.end * 1000))
+        assert done.usage.seconds == pytest.approx(final.end - final.start, abs=1e-3)
+    return completed
+
+
+def test_finals_stream_equals_the_live_engine(server: Server, jfk_pcm: bytes, live_reference: list[Any]) -> None:
+    """jfk.flac as PCM16 at 24 kHz in 100 ms pieces, finals only (``delay: "xhigh"``): an item per speech
+    segment, its text as one delta, and completed transcripts equal to the live engine's finals."""
+    _idle(server)
+    events = _stream_jfk(server, jfk_pcm, "xhigh", pace=None)
+    completed = _check_items(events, live_reference)
+    assert [e.transcript for e in completed] == [f.text for f in live_reference]
+    deltas = [e for e in events if e.type == "conversation.item.input_audio_transcription.delta"]
+    assert [d.delta for d in deltas] == [f.text for f in live_reference if f.text]
+
+
+def test_partials_stream_as_deltas(server: Server, jfk_pcm: bytes, live_reference: list[Any]) -> None:
+    """The default delay, audio at twice real time: the partials arrive as deltas while each segment is
+    spoken, before its final. (A final on the random tiny model may differ from the finals-only run in its
+    tokens: the logits are flat, and the draft verification rounds differently; real models agree.)"""
+    _idle(server)
+    events = _stream_jfk(server, jfk_pcm, None, pace=2.0)
+    completed = _check_items(events, live_reference)
+    early = []  # deltas sent while the item was still being spoken (from partials)
+    for done in completed:
+        mine = [e.type for e in events if getattr(e, "item_id", None) == done.item_id]
+        early += [k for k in mine[: mine.index("input_audio_buffer.speech_stopped")] if k.endswith(".delta")]
+    assert early, "the partials must arrive as deltas before their segment ends"
+
+
+def test_without_turn_detection_a_commit_is_one_item(server: Server, jfk_pcm: bytes, live_reference: list[Any]) -> None:
+    """``turn_detection: null``: the client commits; the item is everything appended before it."""
+    _idle(server)
+    with _connect(server) as connection:
+        connection.send(_session_update(None))
+        _until(connection, "session.updated")
+        _send_audio(connection, jfk_pcm[: len(jfk_pcm) // 2])
+        connection.input_audio_buffer.commit()
+        first = _until(connection, "conversation.item.input_audio_transcription.completed")
+        connection.input_audio_buffer.commit()  # an empty buffer: OpenAI's error, the session goes on
+        empty = _until(connection, "error")
+        _send_audio(connection, jfk_pcm[len(jfk_pcm) // 2 :])
+        connection.input_audio_buffer.commit()
+        second = _until(connection, "conversation.item.input_audio_transcription.completed")
+    assert not _errors(first) and not _errors(second)
+    assert _errors(empty)[0]["code"] == "input_audio_buffer_commit_empty"
+    for events in (first, second):
+        kinds = [e["type"] for e in events]
+        assert "input_audio_buffer.speech_started" not in kinds
+        committed = next(e for e in events if e["type"] == "input_audio_buffer.committed")
+        assert {e["item_id"] for e in events if "item_id" in e} == {committed["item_id"]}
+    assert next(e for e in second if e["type"] == "input_audio_buffer.committed")["previous_item_id"] == \
+        first[-1]["item_id"]  # fmt: skip
+    total = first[-1]["usage"]["seconds"] + second[-1]["usage"]["seconds"]
+    assert total == pytest.approx(len(jfk_pcm) / 2 / RATE, abs=0.01)
+    assert first[-1]["transcript"] and second[-1]["transcript"]
+
+
+def test_older_transcription_session_update(server: Server, jfk_pcm: bytes) -> None:
+    """The beta ``transcription_session.update`` (``input_audio_format: pcm16``) is answered in its own form."""
+    _idle(server)
+    with _connect(server) as connection:
+        assert _recv(connection)["type"] == "session.created"
+        connection.send_raw(json.dumps({"type": "transcription_session.update", "session": {
+            "input_audio_format": "pcm16", "input_audio_transcription": {"model": "whisper-1", "language": "en"},
+            "turn_detection": None,
+        }}))  # fmt: skip
+        updated = _recv(connection)
+        assert updated["type"] == "transcription_session.updated"
+        assert updated["session"]["input_audio_format"] == "pcm16"
+        assert updated["session"]["turn_detection"] is None
+        _send_audio(connection, jfk_pcm[: RATE * 2 * 3])
+        connection.input_audio_buffer.commit()
+        events = _until(connection, "conversation.item.input_audio_transcription.completed")
+    assert not _errors(events) and events[-1]["transcript"]
+
+
+# ------------------------------------------------------------------------------------------------- bad input
+def test_bad_events_get_openai_errors_and_the_session_goes_on(server: Server, jfk_pcm: bytes) -> None:
+    _idle(server)
+    with _connect(server) as connection:
+        _until(connection, "session.created")
+        bad = [
+            ("{not json", "invalid_json", None),
+            (json.dumps({"type": "response.create", "event_id": "e1"}), "invalid_value", "type"),
+            (json.dumps({"type": "input_audio_buffer.append", "audio": "***", "event_id": "e2"}), "invalid_value",
+             "audio"),
+            (json.dumps({"type": "input_audio_buffer.append", "event_id": "e3"}), "missing_required_parameter",
+             "audio"),
+            (json.dumps({"type": "session.update", "session": {"type": "realtime"}}), "invalid_value", "session.type"),
+            (json.dumps(_session_update(None, language="xx")), "invalid_value",
+             "session.audio.input.transcription.language"),
+            (json.dumps({"type": "session.update", "session": {"type": "transcription", "audio": {"input": {
+                "format": {"type": "audio/opus"}}}}}), "invalid_value", "session.audio.input.format.type"),
+        ]  # fmt: skip
+        for raw, code, param in bad:
+            connection.send_raw(raw)
+            error = _recv(connection)
+            assert error["type"] == "error", error
+            assert (error["error"]["code"], error["error"]["param"]) == (code, param), error
+            assert error["error"]["type"] == "invalid_request_error" and error["error"]["message"]
+        assert error["error"]["event_id"] is None
+        connection.send_raw(json.dumps({"type": "response.create", "event_id": "mine"}))
+        assert _recv(connection)["error"]["event_id"] == "mine"
+        # the session still works
+        connection.send(_session_update(None))
+        _until(connection, "session.updated")
+        _send_audio(connection, jfk_pcm[: RATE * 2 * 2])
+        connection.input_audio_buffer.commit()
+        assert _until(connection, "conversation.item.input_audio_transcription.completed")[-1]["transcript"]
+
+
+def test_api_key_is_required(server: Server) -> None:
+    _idle(server)
+    with _connect(server, api_key="sk-wrong") as connection:
+        error = _recv(connection)
+        assert error["type"] == "error" and error["error"]["code"] == "invalid_api_key"
+        with pytest.raises(Exception) as closed:
+            _recv(connection)
+    assert "1008" in str(closed.value) or "closed" in type(closed.value).__name__.lower()
+
+
+def test_intent_must_be_transcription(server: Server) -> None:
+    _idle(server)
+    with _client(server).realtime.connect(model="gpt-realtime") as connection:
+        error = _recv(connection)
+    assert error["type"] == "error" and error["error"]["param"] == "intent"
+
+
+# ------------------------------------------------------------------------------------------------- resources
+def test_session_limit_and_a_client_that_vanishes(server: Server, jfk_pcm: bytes) -> None:
+    """One live session allowed: a second connection gets an error event (not a hang); a client that drops
+    its socket mid-stream frees its session, and the next client is served."""
+    _idle(server)
+    with _connect(server) as first:
+        _until(first, "session.created")
+        first.send(_session_update(VAD))
+        _until(first, "session.updated")
+        _send_audio(first, jfk_pcm[: RATE * 2 * 4])
+        assert server.get("/health")[1]["live_sessions"] == 1
+        with _connect(server) as second:
+            error = _recv(second)
+        assert error["type"] == "error" and error["error"]["code"] == "session_limit_reached"
+        raw = first._connection.socket
+        raw.shutdown(socket.SHUT_RDWR)  # vanish: no close handshake
+        raw.close()
+    health = _idle(server)
+    assert health["models_in_memory"] == 1
+    with _connect(server) as third:
+        third.send(_session_update(None))
+        _until(third, "session.updated")
+        _send_audio(third, jfk_pcm[: RATE * 2 * 2])
+        third.input_audio_buffer.commit()
+        assert _until(third, "conversation.item.input_audio_transcription.completed")[-1]["transcript"]
+
+
+def test_http_and_realtime_share_one_model(server: Server, shared_audio: Path, jfk_pcm: bytes) -> None:
+    _idle(server)
+    with _connect(server) as connection:
+        connection.send(_session_update(None))
+        _until(connection, "session.updated")
+        _send_audio(connection, jfk_pcm[: RATE * 2 * 2])
+        with (shared_audio / "jfk.flac").open("rb") as f:
+            text = _client(server).audio.transcriptions.create(model="whisper-1", file=f, language="en").text
+        connection.input_audio_buffer.commit()
+        events = _until(connection, "conversation.item.input_audio_transcription.completed")
+        health = server.get("/health")[1]
+    assert text and events[-1]["transcript"]
+    assert health["models_in_memory"] == 1 and health["live_sessions"] == 1
