@@ -297,8 +297,8 @@ def test_kept_kv_cache_gives_the_logits_of_a_fresh_prefill(transcriber: Transcri
     assert second.tokens == fresh.tokens
     for a, b in zip(seen["fresh"], seen["kept"], strict=True):
         assert np.abs(a - b).max() <= 1e-4 * np.abs(a).max()
-    with pytest.raises(ValueError, match="sequence 2"):
-        d.generate_after(kept, rows[kept:], 1, (), SamplingOptions(), seq=2)
+    with pytest.raises(ValueError, match=f"sequence {d.n_seq} is not in this context"):
+        d.generate_after(kept, rows[kept:], 1, (), SamplingOptions(), seq=d.n_seq)
 
 
 @pytest.mark.parametrize(
