@@ -21,6 +21,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from qwen_whisper_compat.errors import AudioLoadError, MissingDependencyError
+from qwen_whisper_compat.pcm import PcmConverter
 
 logger = logging.getLogger("qwen_whisper_compat.live")
 
@@ -127,7 +128,7 @@ def pcm_stream(stream: BinaryIO | None = None, block_bytes: int = 6400) -> Block
     pollable = fd is not None and os.name != "nt"
 
     def produce(source: BlockSource) -> None:
-        carry = b""
+        converter = PcmConverter(SAMPLE_RATE)  # carries an odd byte over to the next read
         while not source.stopping.is_set():
             if pollable:
                 assert fd is not None
@@ -139,11 +140,9 @@ def pcm_stream(stream: BinaryIO | None = None, block_bytes: int = 6400) -> Block
                 data = stream.read(block_bytes)
             if not data:
                 return
-            data = carry + data
-            usable = len(data) // 2 * 2
-            carry = data[usable:]
-            if usable:
-                source.put(np.frombuffer(data[:usable], dtype="<i2").astype(np.float32) / 32768.0)
+            samples = converter.convert(data)
+            if samples.size:
+                source.put(samples)
 
     return BlockSource(produce)
 

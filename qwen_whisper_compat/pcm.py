@@ -54,13 +54,6 @@ class PcmConverter:
         self._rest = b""
         self._resampler: Any = None
         self._table = g711_table(encoding) if encoding != "pcm" else None
-        #: Input frames converted so far (an incomplete trailing frame not counted).
-        self.frames = 0
-
-    @property
-    def seconds(self) -> float:
-        """Seconds of input audio converted so far."""
-        return self.frames / self.rate
 
     def convert(self, data: bytes) -> np.ndarray:
         """The 16 kHz samples ``data`` completes (a trailing incomplete frame waits for the next chunk)."""
@@ -70,7 +63,6 @@ class PcmConverter:
         if whole == 0:
             return np.zeros(0, np.float32)
         x = self._decode(data[:whole])
-        self.frames += x.shape[0] // self.channels
         if self.channels > 1:
             x = x.reshape(-1, self.channels).mean(axis=1, dtype=np.float32)
         return self._resample(x)

@@ -87,7 +87,6 @@ class RealtimeHub:
         model.max_live_streams = options.max_sessions
         self.languages = frozenset(model.languages)
         self.active = 0
-        self.served = 0
 
     async def endpoint(self, websocket: WebSocket) -> None:
         """The WebSocket route."""
@@ -106,7 +105,6 @@ class RealtimeHub:
             await _Connection(self, websocket).run()
         finally:
             self.active -= 1
-            self.served += 1
 
     def _refusal(self, websocket: WebSocket, offered: list[str]) -> tuple[ProtocolError, int] | None:
         if self.api_key is not None:
@@ -355,7 +353,7 @@ class _Connection:
             item = self.buffer_item
             await self._send_delta(item, self.buffer_text, final=True)
             await self._completed(item, self.buffer_text, seconds)
-        self.buffer_item, self.buffer_text = None, ""
+        self._reset_buffer()
 
     async def _finish(self) -> None:
         """End the open stream: its last finals, then the next audio opens a new one."""
@@ -371,8 +369,6 @@ class _Connection:
 
     async def _clear(self) -> None:
         await self._drop_stream()
-        self.items.clear()
-        self.buffer_item, self.buffer_text, self.buffered = None, "", 0
         await self.send(server_event("input_audio_buffer.cleared"))
 
     async def _update(self, config: TranscriptionConfig) -> None:
@@ -383,11 +379,17 @@ class _Connection:
             await self._finish()
 
     async def _drop_stream(self) -> None:
+        """Close the open stream without decoding what it holds; the buffer and its items are forgotten."""
         stream, self.stream = self.stream, None
         if stream is not None:
             self.offset += stream.position
             with contextlib.suppress(Exception):
                 await self.hub.worker.run(stream.close)
+        self._reset_buffer()
+
+    def _reset_buffer(self) -> None:
+        self.items.clear()
+        self.buffer_item, self.buffer_text, self.buffered = None, "", 0
 
     async def _failed(self, e: QwenWhisperError) -> None:
         logger.warning("realtime session %s: transcription failed: %s", self.session_id, e)
@@ -399,8 +401,6 @@ class _Connection:
         if not items:
             await self.send(server_event("error", error={**error, "event_id": None}))
         await self._drop_stream()
-        self.items.clear()
-        self.buffer_item, self.buffer_text, self.buffered = None, "", 0
 
     # ------------------------------------------------------------------------------------------ events
     async def _emit(self, events: Iterable[StreamEvent[Any]]) -> None:
