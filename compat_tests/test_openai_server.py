@@ -12,11 +12,9 @@ import contextlib
 import io
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -31,7 +29,7 @@ import pytest
 import srt
 import starlette  # noqa: F401
 import uvicorn  # noqa: F401
-from qwc_fixtures import install_distribution
+from qwc_fixtures import free_port, install_distribution, server_process
 
 import qwen_whisper_compat
 from qwen_whisper_compat import load_audio
@@ -63,21 +61,10 @@ class Server:
 
     def get(self, path: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
         """A raw GET (no client-side defaults): status and JSON body."""
-        request = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", headers=headers or {})
-        try:
-            with urllib.request.urlopen(request, timeout=10) as response:
-                return response.status, json.loads(response.read())
-        except urllib.error.HTTPError as e:
-            return e.code, json.loads(e.read())
+        return _get(self.port, path, headers)
 
     def log_text(self) -> str:
         return self.log.read_text(encoding="utf-8", errors="replace")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -88,36 +75,23 @@ def server_script() -> Path:
     return script
 
 
+def _get(port: int, path: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
 @contextlib.contextmanager
 def running_server(script: Path, env: dict[str, str], folder: Path, args: list[str]) -> Iterator[Server]:
     """A ``qwen-whisper-server --model base`` process on a free loopback port, once ``/health`` answers."""
-    port = _free_port()
+    port = free_port()
     log = folder / "server.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [str(script), "--model", "base", "--port", str(port), *args],
-            env={**os.environ, **env, "PYTHONUNBUFFERED": "1"}, stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    server = Server(process, port, log)
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            assert process.poll() is None, f"the server exited with {process.returncode}:\n{server.log_text()}"
-            assert time.monotonic() < deadline, f"the server did not start:\n{server.log_text()}"
-            try:
-                if server.get("/health")[0] == 200:
-                    break
-            except OSError:
-                pass
-            time.sleep(0.2)
-        yield server
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    command = [str(script), "--model", "base", "--port", str(port), *args]
+    with server_process(command, env, log, lambda: _get(port, "/health")[0] == 200) as process:
+        yield Server(process, port, log)
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -24,7 +23,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from qwc_fixtures import install_distribution
+from qwc_fixtures import free_port, install_distribution, server_process
 from wyoming.asr import Transcribe, Transcript, TranscriptChunk, TranscriptStart, TranscriptStop
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.client import AsyncTcpClient
@@ -63,13 +62,11 @@ class Server:
         return self.log.read_text(encoding="utf-8", errors="replace")
 
     def client(self) -> AsyncTcpClient:
-        return AsyncTcpClient("127.0.0.1", self.port, connect_timeout=TIMEOUT, read_timeout=TIMEOUT)
+        return _client(self.port)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def _client(port: int) -> AsyncTcpClient:
+    return AsyncTcpClient("127.0.0.1", port, connect_timeout=TIMEOUT, read_timeout=TIMEOUT)
 
 
 @pytest.fixture(scope="module")
@@ -83,32 +80,15 @@ def script() -> Path:
 @contextlib.contextmanager
 def running_server(script: Path, env: dict[str, str], folder: Path, args: list[str]) -> Iterator[Server]:
     """``qwen-whisper-wyoming --model base`` on a free loopback port, once it answers ``describe``."""
-    port = _free_port()
+    port = free_port()
     log = folder / "wyoming.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [str(script), "--model", "base", "--uri", f"tcp://127.0.0.1:{port}", "--threads", str(THREADS), *args],
-            env={**os.environ, **env, "PYTHONUNBUFFERED": "1"}, stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    server = Server(process, port, log)
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            assert process.poll() is None, f"the server exited with {process.returncode}:\n{server.log_text()}"
-            assert time.monotonic() < deadline, f"the server did not start:\n{server.log_text()}"
-            try:
-                if Info.is_type(asyncio.run(_exchange(server, [Describe().event()], until="info"))[-1].type):
-                    break
-            except OSError:
-                time.sleep(0.2)
-        yield server
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    command = [str(script), "--model", "base", "--uri", f"tcp://127.0.0.1:{port}", "--threads", str(THREADS), *args]
+
+    def ready() -> bool:
+        return _types(asyncio.run(_exchange(port, [Describe().event()], until="info"))) == ["info"]
+
+    with server_process(command, env, log, ready) as process:
+        yield Server(process, port, log)
 
 
 @pytest.fixture(scope="module")
@@ -176,11 +156,11 @@ def reference_en(model: Any, jfk_ha: list[AudioChunk]) -> tuple[list[str], str, 
 
 
 # ------------------------------------------------------------------------------------------------- helpers
-async def _exchange(server: Server, events: list[Event], until: str | None = None) -> list[Event]:
+async def _exchange(port: int, events: list[Event], until: str | None = None) -> list[Event]:
     """Send ``events`` on one connection; every event the server sends back, until it closes the connection
     (or up to the first of type ``until``)."""
     received: list[Event] = []
-    async with server.client() as client:
+    async with _client(port) as client:
         for event in events:
             await client.write_event(event)
         while (event := await client.read_event()) is not None:
@@ -205,7 +185,7 @@ def _wait_idle(server: Server) -> None:
     left running has ended."""
     deadline = time.monotonic() + TIMEOUT
     while True:
-        events = asyncio.run(_exchange(server, [AudioStart(*HA_FORMAT).event(), AudioStop().event()]))
+        events = asyncio.run(_exchange(server.port, [AudioStart(*HA_FORMAT).event(), AudioStop().event()]))
         if _types(events) == ["transcript"]:
             return
         assert time.monotonic() < deadline, f"the server never became idle: {events}\n{server.log_text()}"
@@ -214,7 +194,7 @@ def _wait_idle(server: Server) -> None:
 
 # ------------------------------------------------------------------------------------------------- describe
 def test_describe_answers_info_with_the_model_and_its_languages(server: Server, model: Any) -> None:
-    events = asyncio.run(_exchange(server, [Describe().event()], until="info"))
+    events = asyncio.run(_exchange(server.port, [Describe().event()], until="info"))
     assert _types(events) == ["info"]
     info = Info.from_event(events[0])
     assert len(info.asr) == 1, "Home Assistant aborts when info lists no ASR program"
@@ -231,7 +211,7 @@ def test_44k_stereo_chunks_give_the_live_engines_transcript(
     server: Server, jfk_stereo: list[AudioChunk], reference_stereo: tuple[list[str], str, str]
 ) -> None:
     """A client that sends audio only (no ``transcribe``): one ``transcript``, then the server closes."""
-    events = asyncio.run(_exchange(server, _audio(jfk_stereo)))
+    events = asyncio.run(_exchange(server.port, _audio(jfk_stereo)))
     assert _types(events) == ["transcript"], server.log_text()
     transcript = Transcript.from_event(events[0])
     _, text, language = reference_stereo
@@ -243,7 +223,7 @@ def test_streaming_client_gets_start_a_chunk_per_final_the_transcript_and_stop(
     server: Server, jfk_ha: list[AudioChunk], reference_en: tuple[list[str], str, str]
 ) -> None:
     _wait_idle(server)
-    events = asyncio.run(_exchange(server, [Transcribe(language="en").event(), *_audio(jfk_ha)]))
+    events = asyncio.run(_exchange(server.port, [Transcribe(language="en").event(), *_audio(jfk_ha)]))
     kinds = _types(events)
     finals, text, _ = reference_en
     assert kinds == ["transcript-start"] + ["transcript-chunk"] * len(finals) + ["transcript", "transcript-stop"]
@@ -286,7 +266,7 @@ def test_an_empty_audio_stream_gives_an_empty_transcript(server: Server, streami
     request = [Transcribe(language="en").event()] if streaming else []
     start = AudioStart(rate=16000, width=2, channels=1).event()
     for events in ([*request, start, AudioStop().event()], [*request, AudioStop().event()]):
-        received = asyncio.run(_exchange(server, events))
+        received = asyncio.run(_exchange(server.port, events))
         transcripts = [Transcript.from_event(e) for e in received if Transcript.is_type(e.type)]
         assert [t.text for t in transcripts] == [""]
         expected = ["transcript-start", "transcript", "transcript-stop"] if streaming else ["transcript"]
@@ -296,7 +276,7 @@ def test_an_empty_audio_stream_gives_an_empty_transcript(server: Server, streami
 def test_audio_with_no_speech_gives_an_empty_transcript(server: Server) -> None:
     _wait_idle(server)
     silence = AudioChunk(rate=22050, width=2, channels=1, audio=bytes(2 * 22050 * 3))  # 3 s of digital silence
-    received = asyncio.run(_exchange(server, [Transcribe().event(), *_audio([silence])]))
+    received = asyncio.run(_exchange(server.port, [Transcribe().event(), *_audio([silence])]))
     assert _types(received) == ["transcript-start", "transcript", "transcript-stop"]
     assert Transcript.from_event(received[1]).text == ""
 
@@ -308,7 +288,7 @@ def test_two_clients_at_once_are_both_answered_in_turn(
     _wait_idle(server)
 
     async def both() -> list[list[Event]]:
-        return list(await asyncio.gather(*(_exchange(server, _audio(jfk_stereo)) for _ in range(2))))
+        return list(await asyncio.gather(*(_exchange(server.port, _audio(jfk_stereo)) for _ in range(2))))
 
     for events in asyncio.run(both()):
         assert _types(events) == ["transcript"], server.log_text()
@@ -372,13 +352,13 @@ def test_a_client_that_vanishes_mid_stream_frees_its_slot(
 
     asyncio.run(vanish())
     # with one slot, the next client is answered (in bounded time) only once the vanished one freed it
-    events = asyncio.run(_exchange(server, _audio(jfk_stereo)))
+    events = asyncio.run(_exchange(server.port, _audio(jfk_stereo)))
     assert _types(events) == ["transcript"], server.log_text()
     assert Transcript.from_event(events[0]).text == reference_stereo[1]
 
 
 def test_a_language_the_model_lacks_is_an_error_event(server: Server) -> None:
-    events = asyncio.run(_exchange(server, [Transcribe(language="tlh").event(), AudioStop().event()]))
+    events = asyncio.run(_exchange(server.port, [Transcribe(language="tlh").event(), AudioStop().event()]))
     assert _types(events) == ["error"]
     error = Error.from_event(events[0])
     assert error.code == "unsupported-option" and "'tlh'" in error.text and "en" in error.text
@@ -388,14 +368,14 @@ def test_region_tagged_languages_resolve_to_the_models_code(
     server: Server, jfk_ha: list[AudioChunk], reference_en: tuple[list[str], str, str]
 ) -> None:
     _wait_idle(server)
-    events = asyncio.run(_exchange(server, [Transcribe(language="en-US").event(), *_audio(jfk_ha)]))
+    events = asyncio.run(_exchange(server.port, [Transcribe(language="en-US").event(), *_audio(jfk_ha)]))
     assert Transcript.from_event(events[-2]).text == reference_en[1]
     assert TranscriptStart.from_event(events[0]).language == "en"
 
 
 def test_an_unreadable_audio_format_is_an_error_event(server: Server) -> None:
     bad = AudioChunk(rate=16000, width=5, channels=1, audio=bytes(50))
-    events = asyncio.run(_exchange(server, [AudioStart(16000, 5, 1).event(), bad.event(), AudioStop().event()]))
+    events = asyncio.run(_exchange(server.port, [AudioStart(16000, 5, 1).event(), bad.event(), AudioStop().event()]))
     assert _types(events) == ["error"]
     assert Error.from_event(events[0]).code == "bad-audio" and "width" in Error.from_event(events[0]).text
 

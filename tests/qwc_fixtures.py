@@ -8,17 +8,21 @@
 - ``model_env``: an environment in which model names resolve to the tiny models (a mirror hub and a session
   cache); ``under_model_env`` calls any loader in it, ``tiny_whisper`` is ``load_model("base")`` in it.
 - Helpers: :func:`run_cli` (the ``qwen-whisper`` command in a subprocess), :func:`install_distribution` (an
-  adapter or test plugin, pip-installed offline), :func:`load_official`, :data:`ALIGN_CASES`.
+  adapter or test plugin, pip-installed offline), :func:`free_port` and :func:`server_process` (an adapter's
+  server on loopback), :func:`load_official`, :data:`ALIGN_CASES`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib
 import logging
 import os
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -87,6 +91,45 @@ def install_distribution(path: Path) -> None:
     )
     stamp.write_text(digest.hexdigest())
     importlib.invalidate_caches()
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on now (for a server a test starts)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def server_process(
+    command: list[str], env: dict[str, str], log: Path, ready: Callable[[], bool], *, start_timeout: float = 180
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A server subprocess (``env`` added, unbuffered; its stdout and stderr into ``log``), yielded once
+    ``ready()`` is true (polled; ``OSError`` counts as not yet; bounded by ``start_timeout``), terminated
+    after the block (killed if it does not stop within 30 s)."""
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, env={**os.environ, **env, "PYTHONUNBUFFERED": "1"}, stdout=out,
+                                   stderr=subprocess.STDOUT)  # fmt: skip
+    try:
+        deadline = time.monotonic() + start_timeout
+        while True:
+            text = log.read_text(encoding="utf-8", errors="replace")
+            assert process.poll() is None, f"the server exited with {process.returncode}:\n{text}"
+            assert time.monotonic() < deadline, f"the server did not start:\n{text}"
+            try:
+                if ready():
+                    break
+            except OSError:
+                pass
+            time.sleep(0.2)
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def load_official(cls, path: Path):  # type: ignore[no-untyped-def]

@@ -19,6 +19,7 @@ import asyncio
 import functools
 import logging
 from collections.abc import Awaitable, Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +32,7 @@ from wyoming.info import Describe
 from wyoming.server import AsyncEventHandler
 
 from qwen_whisper_compat import AudioLoadError, QwenWhisperError, UnsupportedOptionError
+from qwen_whisper_compat.audio import SAMPLE_RATE
 from qwen_whisper_compat.pcm import PcmConverter
 from qwen_whisper_compat.streaming import Stream, StreamEvent
 from qwen_whisper_wyoming.service import Busy, Service
@@ -38,7 +40,7 @@ from qwen_whisper_wyoming.service import Busy, Service
 logger = logging.getLogger("qwen_whisper_wyoming.handler")
 
 #: Samples fed to the live engine at a time (0.25 s at 16 kHz); the last block of a stream may be shorter.
-BLOCK = 4000
+BLOCK = SAMPLE_RATE // 4
 #: Blocks that may wait for the model (60 s of audio); a client sending faster than that is slowed down by
 #: TCP itself (the connection stops being read) rather than held in memory.
 MAX_WAITING_BLOCKS = 240
@@ -62,7 +64,6 @@ class TranscribeHandler(AsyncEventHandler):
         self.service = service
         self._request: Request | None = None
         self._job: _Job | None = None
-        self._started = False
         self._failed = False
         self._write_lock = asyncio.Lock()
 
@@ -119,23 +120,23 @@ class TranscribeHandler(AsyncEventHandler):
                                                streaming=False)  # fmt: skip
             self._job = _Job(self.service, request, self._chunk)  # raises Busy before anything is sent
             if request.streaming:
-                self._started = True
                 await self.write_event(TranscriptStart(language=request.language).event())
         return self._job
 
     async def _finish(self) -> None:
         request = self._request
+        streaming = request is not None and request.streaming
         if self._job is None:
             logger.info("audio-stop without audio: an empty transcript")
             text, language = "", request.language if request else None
+            if streaming:  # no audio opened the transcription: its start is sent now
+                await self.write_event(TranscriptStart(language=language).event())
         else:
             job, self._job = self._job, None
             text, language = await job.finish()
             logger.info("transcript (%.1f s of audio): %s", job.seconds, text)
-        if request is not None and request.streaming and not self._started:
-            await self.write_event(TranscriptStart(language=language).event())
         await self.write_event(Transcript(text=text, language=language or None).event())
-        if request is not None and request.streaming:
+        if streaming:
             await self.write_event(TranscriptStop().event())
 
     async def _chunk(self, text: str) -> None:
@@ -180,7 +181,7 @@ class _Job:
 
     @property
     def seconds(self) -> float:
-        return self.samples / 16000
+        return self.samples / SAMPLE_RATE
 
     async def add(self, chunk: AudioChunk) -> None:
         """Convert one chunk and queue whole blocks of it (waits while the queue is full)."""
@@ -229,15 +230,13 @@ class _Job:
             if put.done():
                 return
             put.cancel()
-        self._task.result()  # the transcription failed (a busy server, a broken stream): raise its error
+        self._task.result()  # the transcription failed (a stream that cannot open, a failed decode): raise its error
         raise RuntimeError("the transcription ended before its audio did")
 
     async def _run(self) -> None:
-        service, request = self.service, self.request
+        service = self.service
         async with service.slot():
-            stream: Stream[Any] = await service.run(functools.partial(
-                service.model.stream, request.language, initial_prompt=request.prompt, partials=False,
-            ))  # fmt: skip
+            stream = await self._open_stream()
             try:
                 while (block := await self._queue.get()) is not None:
                     await self._take(await service.run(functools.partial(stream.feed, block)))
@@ -245,6 +244,18 @@ class _Job:
                 self.language = stream.result()["language"] or self.language
             finally:
                 service.submit(stream.close)
+
+    async def _open_stream(self) -> Stream[Any]:
+        """``model.stream()`` on the model's thread; one that opens after this task was cancelled (the client
+        left while it waited) is closed there, so that it does not keep the model's live-stream slot."""
+        opening = self.service.submit(functools.partial(
+            self.service.model.stream, self.request.language, initial_prompt=self.request.prompt, partials=False,
+        ))  # fmt: skip
+        try:
+            return await asyncio.wrap_future(opening)
+        except asyncio.CancelledError:
+            opening.add_done_callback(_close_opened)
+            raise
 
     async def _take(self, events: list[StreamEvent[Any]]) -> None:
         for event in events:
@@ -255,6 +266,11 @@ class _Job:
             added = self.text.lstrip()[len(before) :]
             if added.strip() and self.request.streaming:
                 await self.on_final(added)
+
+
+def _close_opened(opening: Future[Stream[Any]]) -> None:
+    if not opening.cancelled() and opening.exception() is None:
+        opening.result().close()
 
 
 def _code(error: Exception) -> str:

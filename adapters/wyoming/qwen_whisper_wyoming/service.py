@@ -12,9 +12,9 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from wyoming.info import AsrModel, AsrProgram, Attribution, Info
 
@@ -86,9 +86,9 @@ class Service:
         """Run ``job`` on the model's thread, after the jobs submitted before it."""
         return await asyncio.get_running_loop().run_in_executor(self._executor, job)
 
-    def submit(self, job: Callable[[], Any]) -> None:
+    def submit(self, job: Callable[[], T]) -> Future[T]:
         """Queue ``job`` on the model's thread without waiting for it (clean-up from a cancelled task)."""
-        self._executor.submit(job)
+        return self._executor.submit(job)
 
     def admit(self) -> None:
         """Count one more transcription in (it then waits in :meth:`slot`); :meth:`leave` when it ends.
