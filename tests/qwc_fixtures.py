@@ -102,13 +102,21 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def server_process(
-    command: list[str], env: dict[str, str], log: Path, ready: Callable[[], bool], *, start_timeout: float = 180
+    command: list[str],
+    env: dict[str, str],
+    log: Path,
+    ready: Callable[[], bool],
+    *,
+    start_timeout: float = 180,
+    inherit: bool = True,
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """A server subprocess (``env`` added, unbuffered; its stdout and stderr into ``log``), yielded once
-    ``ready()`` is true (polled; ``OSError`` counts as not yet; bounded by ``start_timeout``), terminated
-    after the block (killed if it does not stop within 30 s)."""
+    """A server subprocess (``env`` added to this process's environment, or with ``inherit=False`` its whole
+    environment; unbuffered; its stdout and stderr into ``log``), yielded once ``ready()`` is true (polled;
+    ``OSError`` counts as not yet; bounded by ``start_timeout``), terminated after the block (killed if it
+    does not stop within 30 s)."""
+    base = dict(os.environ) if inherit else {}
     with log.open("wb") as out:
-        process = subprocess.Popen(command, env={**os.environ, **env, "PYTHONUNBUFFERED": "1"}, stdout=out,
+        process = subprocess.Popen(command, env={**base, **env, "PYTHONUNBUFFERED": "1"}, stdout=out,
                                    stderr=subprocess.STDOUT)  # fmt: skip
     try:
         deadline = time.monotonic() + start_timeout
@@ -164,6 +172,24 @@ def jfk(shared_audio: Path) -> np.ndarray:
     from qwen_whisper_compat.audio import load_audio
 
     return load_audio(shared_audio / "jfk.flac")
+
+
+@pytest.fixture(scope="session")
+def wav16k(tmp_path_factory: pytest.TempPathFactory, jfk: np.ndarray) -> Path:
+    """``file.wav``: jfk.flac as a 16 kHz mono 16-bit wav, as Subtitle Edit hands audio to whisper."""
+    import av
+
+    samples = (jfk * 32767).astype(np.int16)
+    path = tmp_path_factory.mktemp("se") / "file.wav"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("pcm_s16le", rate=16000, layout="mono")
+        frame = av.AudioFrame.from_ndarray(samples[None, :], format="s16", layout="mono")
+        frame.sample_rate = 16000
+        for packet in stream.encode(frame):
+            container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return path
 
 
 @pytest.fixture(scope="session")

@@ -15,29 +15,8 @@ import pytest
 import srt
 from qwc_fixtures import run_cli
 
-from qwen_whisper_compat.audio import load_audio
-
 #: Subtitle Edit's fallback parser for whisper's console lines (SpeechToTextViewModel).
 SE_LINE = re.compile(r"^\[\d\d:\d\d[.,]\d\d\d --> \d\d:\d\d[.,]\d\d\d\]  ?\S")
-
-
-@pytest.fixture(scope="module")
-def wav16k(tmp_path_factory: pytest.TempPathFactory, shared_audio: Path) -> Path:
-    """A 16 kHz mono wav, as Subtitle Edit hands to whisper."""
-    import av
-    import numpy as np
-
-    samples = (load_audio(shared_audio / "jfk.flac") * 32767).astype(np.int16)
-    path = tmp_path_factory.mktemp("se") / "file.wav"
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("pcm_s16le", rate=16000, layout="mono")
-        frame = av.AudioFrame.from_ndarray(samples[None, :], format="s16", layout="mono")
-        frame.sample_rate = 16000
-        for packet in stream.encode(frame):
-            container.mux(packet)
-        for packet in stream.encode(None):
-            container.mux(packet)
-    return path
 
 
 def test_subtitle_edit_invocation(tmp_path: Path, model_env: dict[str, str], wav16k: Path) -> None:
