@@ -4,7 +4,7 @@ Writes, under ``--dist`` (default ``dist/``):
 
 - ``qwen-whisper/``: the one-folder distribution. ``qwen-whisper`` (``.exe`` on Windows) is the program;
   ``whisper``, ``qwen-whisper-convert``, ``qwen-whisper-live`` and ``qwen-whisper-server`` next to it are
-  links to it (copies on Windows), and ``_internal/`` holds Python, the libraries and the data.
+  links to it (hard links or copies on Windows), and ``_internal/`` holds Python, the libraries and the data.
 - ``onefile/qwen-whisper``: the same program as a single file (it unpacks itself into a temporary folder
   on every start, so it starts slower); copy or rename it to any of the command names above.
 - ``build-info.json``: version, platform, build time and sizes.
@@ -44,6 +44,7 @@ NEEDED = {
     "uvicorn": "uvicorn",
     "multipart": "python-multipart",
     "websockets": "websockets",
+    "llama_cpp": "llama-cpp-python",
 }
 EXE_SUFFIX = ".exe" if sys.platform == "win32" else ""
 
@@ -62,24 +63,32 @@ def check_environment() -> None:
         )
 
 
-def llama_cpu_variants() -> list[str]:
-    """The CPU backends of the llama.cpp build that will be bundled (``[]``: one backend, built for this CPU)."""
-    spec = importlib.util.find_spec("llama_cpp")
-    if spec is None or spec.origin is None:
-        return []
-    lib = Path(spec.origin).parent / "lib"
-    return sorted({p.name.split(".")[0] for p in lib.glob("*ggml-cpu-*")})
+#: x86 instruction sets a llama.cpp build may require beyond what every x86-64 CPU of the last ten years has
+#: (AVX2, FMA, F16C, BMI2): one built with -march=native on a newer CPU dies with "illegal instruction" on others.
+BEYOND_AVX2 = ("AVX512", "AVX_VNNI", "AMX")
+PORTABLE_LLAMA = (
+    'CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON" '
+    "pip install --force-reinstall --no-deps --no-cache-dir llama-cpp-python==0.3.36"
+)
 
 
-def warn_if_native_llama() -> None:
-    """A llama.cpp built with ``-march=native`` (llama-cpp-python's default) runs only on CPUs like this one."""
-    if not llama_cpu_variants():
+def llama_cpu_features() -> list[str]:
+    """The CPU features the llama.cpp build to be bundled was compiled for (from ``llama_print_system_info``)."""
+    import llama_cpp
+
+    info = llama_cpp.llama_print_system_info().decode("utf-8", "replace")
+    return sorted(part.split("=")[0].split(":")[-1].strip() for part in info.split("|") if part.strip().endswith("= 1"))
+
+
+def warn_if_not_portable(features: Sequence[str]) -> None:
+    """llama-cpp-python compiles for the CPU it is installed on; a bundle to hand out needs a portable build."""
+    beyond = [f for f in features if f.startswith(BEYOND_AVX2)]
+    if beyond:
         logger.warning(
-            "llama-cpp-python was built for this CPU only (one ggml CPU backend): the bundle may crash with "
-            "'illegal instruction' on older CPUs. For a bundle to hand out, rebuild it first with "
-            'CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_BACKEND_DL=ON -DGGML_CPU_ALL_VARIANTS=ON" '
-            "pip install --force-reinstall --no-cache-dir llama-cpp-python==0.3.36"
-        )
+            "llama-cpp-python here was compiled for this CPU (%s): the bundle will crash with 'illegal "
+            "instruction' on CPUs without them. For a bundle to hand out, rebuild it first with: %s",
+            ", ".join(beyond), PORTABLE_LLAMA,
+        )  # fmt: skip
 
 
 def folder_size(path: Path) -> int:
@@ -90,14 +99,18 @@ def folder_size(path: Path) -> int:
 
 
 def add_command_links(folder: Path) -> None:
-    """A link (a copy on Windows, where links need privileges) per command name, next to the program."""
+    """A name per command next to the program: a symbolic link, or on Windows (where those need privileges
+    and a link's own name is not what the program sees) a hard link, or a copy where the disk has none."""
     program = folder / (NAME + EXE_SUFFIX)
     for command in COMMAND_LINKS:
         target = folder / (command + EXE_SUFFIX)
-        if sys.platform == "win32":
-            shutil.copy2(program, target)
-        else:
+        if sys.platform != "win32":
             target.symlink_to(program.name)
+            continue
+        try:
+            os.link(program, target)
+        except OSError:
+            shutil.copy2(program, target)
 
 
 def run_pyinstaller(staging: Path, work: Path, *, onefile: bool, verbose: bool) -> None:
@@ -129,7 +142,8 @@ def replace(source: Path, destination: Path) -> None:
 def build(dist: Path, work: Path, *, onefile: bool = True, verbose: bool = False) -> dict[str, object]:
     """Build the bundle into ``dist``; returns what ``build-info.json`` records."""
     check_environment()
-    warn_if_native_llama()
+    features = llama_cpu_features()
+    warn_if_not_portable(features)
     dist.mkdir(parents=True, exist_ok=True)
     staging = dist / f".staging-{os.getpid()}"
     if staging.exists():
@@ -152,12 +166,15 @@ def build(dist: Path, work: Path, *, onefile: bool = True, verbose: bool = False
             "build_seconds": round(seconds, 1),
             "onedir_bytes": folder_size(staging / NAME),
             "onefile_bytes": folder_size(staging / "onefile" / (NAME + EXE_SUFFIX)) if onefile else None,
-            "llama_cpu_variants": llama_cpu_variants() or "native (this CPU only)",
+            "llama_cpu_features": features,
         }
         (staging / "build-info.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
         for entry in (NAME, "onefile", "build-info.json"):
             if (staging / entry).exists():
                 replace(staging / entry, dist / entry)
+        if not onefile and (dist / "onefile").exists():
+            logger.info("removing %s: an earlier build's, older than this one", dist / "onefile")
+            shutil.rmtree(dist / "onefile")
     finally:
         if staging.exists():
             shutil.rmtree(staging)
@@ -180,10 +197,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"build.py: error: {e}", file=sys.stderr)
         return 1
     mib = 1024 * 1024
-    print(f"built {args.dist / NAME} ({int(info['onedir_bytes']) // mib} MiB)"  # type: ignore[call-overload]
-          + (f" and {args.dist / 'onefile' / (NAME + EXE_SUFFIX)} ({int(info['onefile_bytes']) // mib} MiB)"  # type: ignore[call-overload]
-             if info["onefile_bytes"] else "")
-          + f" in {info['build_seconds']} s")  # fmt: skip
+    message = f"built {args.dist / NAME} ({int(str(info['onedir_bytes'])) // mib} MiB)"
+    if info["onefile_bytes"]:
+        message += f" and {args.dist / 'onefile' / (NAME + EXE_SUFFIX)} ({int(str(info['onefile_bytes'])) // mib} MiB)"
+    print(f"{message} in {info['build_seconds']} s")
     return 0
 
 
