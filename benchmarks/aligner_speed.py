@@ -110,6 +110,23 @@ def child(args: list[str]) -> dict[str, float]:
     return json.loads(proc.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
+def checkpoint() -> Path:
+    """The random checkpoint of the released aligner's shape (written once, cached)."""
+    from realshape import write_checkpoint
+
+    return write_checkpoint(CACHE / "ckpt-aligner", "aligner")
+
+
+def prepare(encoder: str, decoder: str) -> Path:
+    """The aligner's model folder of one precision pair, converted from :func:`checkpoint` once and cached."""
+    from qwen_whisper_compat.convert import convert_checkpoint
+
+    folder = CACHE / f"aligner-{decoder}-{encoder}"
+    if not (folder / "manifest.json").is_file():
+        convert_checkpoint(checkpoint(), folder, encoder=encoder, decoder=decoder, overwrite=True)
+    return folder
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=60.0)
@@ -123,21 +140,15 @@ def main() -> None:
         print(json.dumps(run(path, float(seconds), int(threads))))
         return
 
-    from realshape import write_checkpoint
-
-    from qwen_whisper_compat.convert import convert_checkpoint
-
     CACHE.mkdir(parents=True, exist_ok=True)
-    ckpt = write_checkpoint(CACHE / "ckpt-aligner", "aligner")
+    ckpt = checkpoint()
     rows: list[dict[str, object]] = []
     common = [str(args.seconds), str(args.threads)]
     if not args.no_official:
         official = child(["official", str(ckpt), *common])
         rows.append({"config": "fp32 (torch)", "engine": "official qwen-asr", **official})
     for name, (encoder, decoder) in CONFIGS.items():
-        folder = CACHE / f"aligner-{decoder}-{encoder}"
-        if not (folder / "manifest.json").is_file():
-            convert_checkpoint(ckpt, folder, encoder=encoder, decoder=decoder, overwrite=True)
+        folder = prepare(encoder, decoder)
         rows.append({"config": name, "engine": "qwen-whisper-compat", **child(["ours", str(folder), *common])})
         if name == "q8_0/int8":
             extra = child(["embeddings", str(folder), *common])
