@@ -1,0 +1,122 @@
+"""onnxruntime session settings for the audio encoder on a small CPU: threads, spinning, graph optimization
+level and the execution mode, side by side on the int8 (and fp32) encoder of the real 0.6B shape.
+
+    .venv/bin/python benchmarks/encoder_settings.py --size 0.6b --repeat 5
+
+Each setting is one session in a fresh process, encoding the same 30 s of speech (one pipeline chunk, the
+group of whole 8 s windows ``AudioEncoder`` feeds it) after a warm-up; runs alternate between the settings;
+medians. The outputs are compared with the default setting's (max abs difference), so a setting that
+changes the numbers shows it. Writes benchmarks/results/encoder_settings_<size>.{json,md}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from engine_speed import CACHE, RESULTS, peak_rss_mib, prepare_one, speech
+
+#: name -> (intra-op threads, session config entries, graph optimization level, sequential execution)
+SETTINGS: dict[str, tuple[int, dict[str, str], str, bool]] = {
+    "default (2 threads)": (2, {}, "ORT_ENABLE_ALL", True),
+    "1 thread": (1, {}, "ORT_ENABLE_ALL", True),
+    "2 threads, no spinning": (2, {"session.intra_op.allow_spinning": "0"}, "ORT_ENABLE_ALL", True),
+    "2 threads, extended optimizations": (2, {}, "ORT_ENABLE_EXTENDED", True),
+    "2 threads, parallel execution": (2, {}, "ORT_ENABLE_ALL", False),
+}
+SECONDS = 30.0
+
+
+def run(path: str, setting: str, out: str) -> dict[str, float]:
+    import onnxruntime as ort
+
+    from qwen_whisper_compat.engine.mel import log_mel_spectrogram
+
+    threads, entries, level, sequential = SETTINGS[setting]
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.log_severity_level = 3
+    opts.graph_optimization_level = getattr(ort.GraphOptimizationLevel, level)
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL if sequential else ort.ExecutionMode.ORT_PARALLEL
+    for key, value in entries.items():
+        opts.add_session_config_entry(key, value)
+    start = time.perf_counter()
+    session = ort.InferenceSession(path, sess_options=opts, providers=["CPUExecutionProvider"])
+    load = time.perf_counter() - start
+    name = session.get_inputs()[0].name
+    mel = np.ascontiguousarray(log_mel_spectrogram(speech(SECONDS)), dtype=np.float32)
+    session.run(None, {name: mel[:, :800]})  # warm-up
+    start = time.perf_counter()
+    (embeds,) = session.run(None, {name: mel})
+    seconds = time.perf_counter() - start
+    np.save(out, embeds)
+    return {"encode_s": seconds, "s_per_audio_s": seconds / SECONDS, "load_s": load, "peak_rss_mib": peak_rss_mib()}
+
+
+def child(args: list[str]) -> dict[str, float]:
+    proc = subprocess.run([sys.executable, __file__, "--child", *args], capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(proc.stderr[-3000:])
+    return json.loads(proc.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--size", default="0.6b", choices=["0.6b", "1.7b"])
+    ap.add_argument("--encoders", nargs="+", default=["int8", "fp32"], choices=["int8", "fp32", "fp16"])
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        print(json.dumps(run(*args.child)))
+        return
+    work = CACHE / f"encoder-settings-{args.size}"
+    work.mkdir(parents=True, exist_ok=True)
+    names = list(SETTINGS)
+    rows = []
+    for encoder in args.encoders:
+        folder = prepare_one(args.size, encoder, "q8_0" if encoder == "int8" else "f16")  # the cached pairs
+        path = str(next(folder.glob("encoder*.onnx")))
+        runs: dict[str, list[dict[str, float]]] = {name: [] for name in names}
+        for r in range(args.repeat):
+            for name in names[r % len(names) :] + names[: r % len(names)]:
+                out = work / f"{encoder}-{names.index(name)}.npy"
+                runs[name].append(child([path, name, str(out)]))
+        reference = np.load(work / f"{encoder}-0.npy")
+        for name in names:
+            diff = float(np.abs(np.load(work / f"{encoder}-{names.index(name)}.npy") - reference).max())
+            row = {"encoder": encoder, "setting": name, "max_abs_diff_vs_default": diff,
+                   **{k: statistics.median(m[k] for m in runs[name]) for k in runs[name][0]}}  # fmt: skip
+            rows.append(row)
+            print(json.dumps(row), file=sys.stderr)
+    lines = [
+        (
+            f"| {args.size} encoder | setting | s per audio s | encode s (30 s) | session load s "
+            "| max abs diff vs default | peak RSS MiB |"
+        ),
+        "|---|---|---|---|---|---|---|",
+        *(
+            f"| {r['encoder']} | {r['setting']} | {r['s_per_audio_s']:.4f} | {r['encode_s']:.2f} | {r['load_s']:.2f} "
+            f"| {r['max_abs_diff_vs_default']:.1e} | {r['peak_rss_mib']:.0f} |"
+            for r in rows
+        ),
+    ]
+    stem = RESULTS / f"encoder_settings_{args.size.replace('.', '')}"
+    meta = {"size": args.size, "seconds": SECONDS, "repeat": args.repeat, "date": time.strftime("%Y-%m-%d")}
+    stem.with_suffix(".json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
+    stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
