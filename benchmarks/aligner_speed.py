@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -24,7 +23,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from engine_speed import CACHE, RESULTS, peak_rss_mib, speech  # noqa: E402
+from engine_speed import CACHE, RESULTS, peak_rss_mib, run_child, speech  # noqa: E402
 
 CONFIGS = {"q8_0/int8": ("int8", "q8_0"), "q4_k/int8": ("int8", "q4_k"), "q8_0/fp32": ("fp32", "q8_0")}
 WORDS = ("and so my fellow americans ask not what your country can do for you ask what you can do for your "
@@ -104,10 +103,8 @@ def run_official(ckpt: str, seconds: float, threads: int) -> dict[str, float]:
 
 
 def child(args: list[str]) -> dict[str, float]:
-    proc = subprocess.run([sys.executable, __file__, "--child", *args], capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise RuntimeError(proc.stderr[-3000:])
-    return json.loads(proc.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+    result: dict[str, float] = run_child(__file__, args)
+    return result
 
 
 def checkpoint() -> Path:

@@ -20,7 +20,6 @@ import argparse
 import ctypes
 import json
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -30,7 +29,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from engine_speed import CACHE, RESULTS, peak_rss_mib, prepare_one
+from engine_speed import CACHE, RESULTS, peak_rss_mib, prepare_one, run_child
 
 #: Our name -> llama.cpp file type.
 TYPES = {
@@ -116,10 +115,8 @@ def run(path: str, rows_file: str, threads: int) -> dict[str, object]:
 
 
 def child(args: list[str]) -> dict[str, object]:
-    proc = subprocess.run([sys.executable, __file__, "--child", *args], capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise RuntimeError(proc.stderr[-3000:])
-    return json.loads(proc.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+    result: dict[str, object] = run_child(__file__, args)
+    return result
 
 
 def main() -> None:

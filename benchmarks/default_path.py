@@ -22,7 +22,6 @@ import dataclasses
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -31,7 +30,16 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from aligner_speed import prepare as prepare_aligner
-from engine_speed import CONFIGS, RESULTS, TOKENS_PER_SECOND, options, peak_rss_mib, prepare_one, speech
+from engine_speed import (
+    CONFIGS,
+    RESULTS,
+    TOKENS_PER_SECOND,
+    options,
+    peak_rss_mib,
+    prepare_one,
+    run_child,
+    speech,
+)  # fmt: skip
 
 #: The precision ``load_model`` converts to when none is asked for.
 DEFAULT_CONFIG = "q8_0/int8"
@@ -84,11 +92,8 @@ def run(path: str, asr: str, aligner: str, seconds: float, threads: int) -> dict
 
 def child(args: list[str]) -> dict[str, float]:
     env = {**os.environ, "QWEN_WHISPER_BENCH_TOKENS_PER_SECOND": str(TOKENS_PER_SECOND)}
-    proc = subprocess.run([sys.executable, __file__, "--child", *args], capture_output=True, text=True, env=env,
-                          check=False)  # fmt: skip
-    if proc.returncode != 0:
-        raise RuntimeError(proc.stderr[-3000:])
-    return json.loads(proc.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+    result: dict[str, float] = run_child(__file__, args, env)
+    return result
 
 
 def table(rows: list[dict[str, object]]) -> str:
@@ -135,9 +140,8 @@ def main() -> None:
                 for path in order:
                     runs[path].append(child([path, str(asr), str(aligner), str(args.seconds), str(args.threads)]))
             for path, measured in runs.items():
-                median = min(
-                    measured, key=lambda m: abs(m["wall_s"] - statistics.median(x["wall_s"] for x in measured))
-                )
+                middle = statistics.median(m["wall_s"] for m in measured)
+                median = min(measured, key=lambda m: abs(m["wall_s"] - middle))  # the run of the median time
                 row: dict[str, object] = {"size": size, "config": config, "path": path, "seconds": args.seconds,
                                           **median, "wall_s_runs": [m["wall_s"] for m in measured]}  # fmt: skip
                 rows.append(row)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -24,7 +23,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from engine_speed import CACHE, RESULTS, peak_rss_mib, prepare_one, speech
+from engine_speed import CACHE, RESULTS, peak_rss_mib, prepare_one, run_child, speech
 
 #: name -> (intra-op threads, session config entries, graph optimization level, sequential execution)
 SETTINGS: dict[str, tuple[int, dict[str, str], str, bool]] = {
@@ -64,10 +63,8 @@ def run(path: str, setting: str, out: str) -> dict[str, float]:
 
 
 def child(args: list[str]) -> dict[str, float]:
-    proc = subprocess.run([sys.executable, __file__, "--child", *args], capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise RuntimeError(proc.stderr[-3000:])
-    return json.loads(proc.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+    result: dict[str, float] = run_child(__file__, args)
+    return result
 
 
 def main() -> None:

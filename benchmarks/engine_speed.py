@@ -25,6 +25,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -152,11 +153,18 @@ def run_official(ckpt: str, seconds: float, threads: int) -> dict[str, float]:
     }
 
 
-def child(args: list[str]) -> dict[str, float]:
-    proc = subprocess.run([sys.executable, __file__, "--child", *args], capture_output=True, text=True)
+def run_child(script: str, args: list[str], env: dict[str, str] | None = None) -> Any:
+    """``python SCRIPT --child ARGS`` in a fresh process (its own peak RSS); the JSON of its last stdout line."""
+    proc = subprocess.run([sys.executable, script, "--child", *args], capture_output=True, text=True, env=env,
+                          check=False)  # fmt: skip
     if proc.returncode != 0:
         raise RuntimeError(proc.stderr[-3000:])
-    return json.loads(proc.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def child(args: list[str]) -> dict[str, float]:
+    result: dict[str, float] = run_child(__file__, args)
+    return result
 
 
 def table(rows: list[dict[str, object]]) -> str:

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -231,10 +230,10 @@ def run_offline(folder: str, seconds: float, threads: int) -> dict[str, object]:
 
 
 def child(args: list[str]) -> dict[str, object]:
-    proc = subprocess.run([sys.executable, __file__, "--child", *args], capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise RuntimeError(proc.stderr[-3000:])
-    return json.loads(proc.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+    from engine_speed import run_child
+
+    result: dict[str, object] = run_child(__file__, args)
+    return result
 
 
 def key(row: dict[str, object]) -> tuple[object, ...]:
