@@ -19,6 +19,7 @@ import hashlib
 import importlib
 import logging
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -36,6 +37,9 @@ T = TypeVar("T")
 
 #: The real speech clips the tests use (shipped with the tests; see its README.md for sources and licences).
 AUDIO_DIR = Path(__file__).resolve().parent / "data" / "audio"
+
+#: Subtitle Edit's fallback parser for whisper's console lines (SpeechToTextViewModel).
+SE_LINE = re.compile(r"^\[\d\d:\d\d[.,]\d\d\d --> \d\d:\d\d[.,]\d\d\d\]  ?\S")
 
 #: Forced-alignment cases: (clip fixture, language, transcript): English, Chinese on 20 s, mixed.
 ALIGN_CASES = {

@@ -5,8 +5,6 @@ user without Python runs it: from a temporary folder, with ``PATH`` holding only
 from __future__ import annotations
 
 import json
-import os
-import re
 import subprocess
 import sys
 import urllib.request
@@ -14,15 +12,13 @@ from pathlib import Path
 
 import pytest
 import srt
-from qwc_fixtures import free_port, run_cli, server_process
+from qwc_fixtures import SE_LINE, free_port, run_cli, server_process
 
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMANDS = ("qwen-whisper", "whisper", "qwen-whisper-convert", "qwen-whisper-live", "qwen-whisper-server")
 FORMATS = ("srt", "vtt", "txt", "json", "tsv")
-#: Subtitle Edit's fallback parser for whisper's console lines (as in test_cli.py).
-SE_LINE = re.compile(r"^\[\d\d:\d\d[.,]\d\d\d --> \d\d:\d\d[.,]\d\d\d\]  ?\S")
 MIB = 1024 * 1024
 
 
@@ -59,11 +55,6 @@ def run_bundle(exe: Path, args: list[str], env: dict[str, str], cwd: Path) -> su
     full = {**env, "PYTHONUTF8": "1", "PYTHONIOENCODING": "utf-8", "PYTHONUNBUFFERED": "1"}
     return subprocess.run([str(exe), *args], capture_output=True, text=True, encoding="utf-8", env=full, cwd=cwd,
                           timeout=600, check=False)  # fmt: skip
-
-
-def test_the_environment_has_nothing_of_the_venv(bare_env: dict[str, str]) -> None:
-    assert not {"PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME"} & set(bare_env)
-    assert str(Path(sys.executable).parent) not in bare_env["PATH"].split(os.pathsep)
 
 
 @pytest.mark.parametrize("command", COMMANDS)

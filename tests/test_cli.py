@@ -13,10 +13,7 @@ from typing import Any
 
 import pytest
 import srt
-from qwc_fixtures import run_cli
-
-#: Subtitle Edit's fallback parser for whisper's console lines (SpeechToTextViewModel).
-SE_LINE = re.compile(r"^\[\d\d:\d\d[.,]\d\d\d --> \d\d:\d\d[.,]\d\d\d\]  ?\S")
+from qwc_fixtures import SE_LINE, run_cli
 
 
 def test_subtitle_edit_invocation(tmp_path: Path, model_env: dict[str, str], wav16k: Path) -> None:
