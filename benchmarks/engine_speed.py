@@ -153,10 +153,11 @@ def run_official(ckpt: str, seconds: float, threads: int) -> dict[str, float]:
     }
 
 
-def run_child(script: str, args: list[str], env: dict[str, str] | None = None) -> Any:
-    """``python SCRIPT --child ARGS`` in a fresh process (its own peak RSS); the JSON of its last stdout line."""
-    proc = subprocess.run([sys.executable, script, "--child", *args], capture_output=True, text=True, env=env,
-                          check=False)  # fmt: skip
+def run_child(script: str, args: list[str], env: dict[str, str] | None = None, python: str | None = None) -> Any:
+    """``python SCRIPT --child ARGS`` in a fresh process (its own peak RSS); the JSON of its last stdout line.
+    ``python`` is this interpreter unless named (another venv's)."""
+    proc = subprocess.run([python or sys.executable, script, "--child", *args], capture_output=True, text=True,
+                          env=env, check=False)  # fmt: skip
     if proc.returncode != 0:
         raise RuntimeError(proc.stderr[-3000:])
     return json.loads(proc.stdout.strip().splitlines()[-1])
