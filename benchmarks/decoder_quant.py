@@ -29,7 +29,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from engine_speed import CACHE, RESULTS, peak_rss_mib, prepare_one, run_child
+from engine_speed import CACHE, alternated, peak_rss_mib, prepare_one, run_child, write_results
 
 #: Our name -> llama.cpp file type.
 TYPES = {
@@ -134,10 +134,9 @@ def main() -> None:
     paths = {kind: quantized(args.size, kind) for kind in kinds}
     rows_file = prompt(args.size)
     runs: dict[str, list[dict[str, object]]] = {kind: [] for kind in kinds}
-    for r in range(args.repeat):
-        for kind in kinds[r % len(kinds) :] + kinds[: r % len(kinds)]:
-            runs[kind].append(child([str(paths[kind]), str(rows_file), str(args.threads)]))
-            print(kind, {k: v for k, v in runs[kind][-1].items() if k not in ("logits", "tokens")}, file=sys.stderr)
+    for kind in alternated(kinds, args.repeat):
+        runs[kind].append(child([str(paths[kind]), str(rows_file), str(args.threads)]))
+        print(kind, {k: v for k, v in runs[kind][-1].items() if k not in ("logits", "tokens")}, file=sys.stderr)
     reference = runs["f16"][0]
     ref_logits, ref_tokens = np.array(reference["logits"]), list(reference["tokens"])  # type: ignore[call-overload]
     rows = []
@@ -168,13 +167,9 @@ def main() -> None:
             for r in rows
         ),
     ]
-    RESULTS.mkdir(exist_ok=True)
     meta = {"size": args.size, "threads": args.threads, "repeat": args.repeat, "date": time.strftime("%Y-%m-%d"),
             "prompt_rows": PROMPT_ROWS, "decode_steps": DECODE_STEPS}  # fmt: skip
-    stem = RESULTS / f"decoder_quant_{args.size.replace('.', '')}"
-    stem.with_suffix(".json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
-    stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_results(f"decoder_quant_{args.size.replace('.', '')}", meta, rows, "\n".join(lines))
 
 
 if __name__ == "__main__":

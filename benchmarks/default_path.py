@@ -32,13 +32,14 @@ sys.path.insert(0, str(HERE))
 from aligner_speed import prepare as prepare_aligner
 from engine_speed import (
     CONFIGS,
-    RESULTS,
     TOKENS_PER_SECOND,
+    alternated,
     options,
     peak_rss_mib,
     prepare_one,
     run_child,
     speech,
+    write_results,
 )  # fmt: skip
 
 #: The precision ``load_model`` converts to when none is asked for.
@@ -135,10 +136,8 @@ def main() -> None:
             encoder, decoder = CONFIGS[config]
             asr, aligner = prepare_one(size, encoder, decoder), prepare_aligner(encoder, decoder)
             runs: dict[str, list[dict[str, float]]] = {path: [] for path in args.paths}
-            for r in range(args.repeat):
-                order = args.paths[r % len(args.paths) :] + args.paths[: r % len(args.paths)]
-                for path in order:
-                    runs[path].append(child([path, str(asr), str(aligner), str(args.seconds), str(args.threads)]))
+            for path in alternated(args.paths, args.repeat):
+                runs[path].append(child([path, str(asr), str(aligner), str(args.seconds), str(args.threads)]))
             for path, measured in runs.items():
                 middle = statistics.median(m["wall_s"] for m in measured)
                 median = min(measured, key=lambda m: abs(m["wall_s"] - middle))  # the run of the median time
@@ -146,12 +145,9 @@ def main() -> None:
                                           **median, "wall_s_runs": [m["wall_s"] for m in measured]}  # fmt: skip
                 rows.append(row)
                 print(json.dumps(row), file=sys.stderr)
-    RESULTS.mkdir(exist_ok=True)
     meta = {"seconds": args.seconds, "threads": args.threads, "tokens_per_second": TOKENS_PER_SECOND,
             "repeat": args.repeat, "date": time.strftime("%Y-%m-%d")}  # fmt: skip
-    (RESULTS / "default_path.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
-    (RESULTS / "default_path.md").write_text(table(rows))
-    print(table(rows))
+    write_results("default_path", meta, rows, table(rows))
 
 
 if __name__ == "__main__":

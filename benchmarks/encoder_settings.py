@@ -23,7 +23,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from engine_speed import CACHE, RESULTS, peak_rss_mib, prepare_one, run_child, speech
+from engine_speed import CACHE, alternated, peak_rss_mib, prepare_one, run_child, speech, write_results
 
 #: name -> (intra-op threads, session config entries, graph optimization level, sequential execution)
 SETTINGS: dict[str, tuple[int, dict[str, str], str, bool]] = {
@@ -85,10 +85,9 @@ def main() -> None:
         folder = prepare_one(args.size, encoder, "q8_0" if encoder == "int8" else "f16")  # the cached pairs
         path = str(next(folder.glob("encoder*.onnx")))
         runs: dict[str, list[dict[str, float]]] = {name: [] for name in names}
-        for r in range(args.repeat):
-            for name in names[r % len(names) :] + names[: r % len(names)]:
-                out = work / f"{encoder}-{names.index(name)}.npy"
-                runs[name].append(child([path, name, str(out)]))
+        for name in alternated(names, args.repeat):
+            out = work / f"{encoder}-{names.index(name)}.npy"
+            runs[name].append(child([path, name, str(out)]))
         reference = np.load(work / f"{encoder}-0.npy")
         for name in names:
             diff = float(np.abs(np.load(work / f"{encoder}-{names.index(name)}.npy") - reference).max())
@@ -108,11 +107,8 @@ def main() -> None:
             for r in rows
         ),
     ]
-    stem = RESULTS / f"encoder_settings_{args.size.replace('.', '')}"
     meta = {"size": args.size, "seconds": SECONDS, "repeat": args.repeat, "date": time.strftime("%Y-%m-%d")}
-    stem.with_suffix(".json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
-    stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_results(f"encoder_settings_{args.size.replace('.', '')}", meta, rows, "\n".join(lines))
 
 
 if __name__ == "__main__":

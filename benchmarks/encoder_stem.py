@@ -30,7 +30,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from encoder_settings import SECONDS, run
-from engine_speed import CACHE, RESULTS, prepare_one, run_child, speech
+from engine_speed import CACHE, alternated, prepare_one, run_child, speech, write_results
 from int8_weights import cosine
 
 VARIANTS = ("fp32", "int8 (MatMul)", "int8 (MatMul + Conv)")
@@ -100,10 +100,9 @@ def main() -> None:
     paths = build(args.size)
     work = CACHE / f"encoder-stem-{args.size}"
     runs: dict[str, list[dict[str, float]]] = {name: [] for name in VARIANTS}
-    for r in range(args.repeat):
-        for name in VARIANTS[r % len(VARIANTS) :] + VARIANTS[: r % len(VARIANTS)]:
-            out = work / f"out-{VARIANTS.index(name)}.npy"
-            runs[name].append(child([str(paths[name]), "default (2 threads)", str(out)]))
+    for name in alternated(VARIANTS, args.repeat):
+        out = work / f"out-{VARIANTS.index(name)}.npy"
+        runs[name].append(child([str(paths[name]), "default (2 threads)", str(out)]))
     reference = np.load(work / "out-0.npy")
     rows = []
     for i, name in enumerate(VARIANTS):
@@ -133,11 +132,8 @@ def main() -> None:
             for r in rows
         ),
     ]
-    stem_path = RESULTS / f"encoder_stem_{args.size.replace('.', '')}"
     meta = {"size": args.size, "seconds": SECONDS, "repeat": args.repeat, "date": time.strftime("%Y-%m-%d")}
-    stem_path.with_suffix(".json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
-    stem_path.with_suffix(".md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_results(f"encoder_stem_{args.size.replace('.', '')}", meta, rows, "\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -24,8 +24,9 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -36,6 +37,7 @@ CACHE = RESULTS / "cache"
 AUDIO = HERE.parent / "tests" / "data" / "audio"
 CONFIGS = {"f16/fp32": ("fp32", "f16"), "q8_0/int8": ("int8", "q8_0"), "q4_k/int8": ("int8", "q4_k")}
 TOKENS_PER_SECOND = 4.0
+T = TypeVar("T")
 
 
 def speech(seconds: float) -> np.ndarray:
@@ -161,6 +163,22 @@ def run_child(script: str, args: list[str], env: dict[str, str] | None = None, p
     if proc.returncode != 0:
         raise RuntimeError(proc.stderr[-3000:])
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def alternated(names: Sequence[T], repeat: int) -> Iterator[T]:
+    """``names`` ``repeat`` times over, each pass starting one later, so that machine noise hits all alike."""
+    for r in range(repeat):
+        k = r % len(names)
+        yield from [*names[k:], *names[:k]]
+
+
+def write_results(name: str, meta: dict[str, Any], rows: list[dict[str, Any]], table: str) -> None:
+    """``results/NAME.json`` (meta and rows) and ``results/NAME.md`` (the markdown table); the table on stdout."""
+    table = table.rstrip("\n")
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
+    (RESULTS / f"{name}.md").write_text(table + "\n")
+    print(table)
 
 
 def child(args: list[str]) -> dict[str, float]:

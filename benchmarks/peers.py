@@ -66,7 +66,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from engine_speed import CACHE, RESULTS, peak_rss_mib, run_child
+from engine_speed import CACHE, alternated, peak_rss_mib, run_child, write_results
 
 WORK = CACHE / "peers"
 VENV = WORK / "venv"
@@ -303,7 +303,7 @@ def run_ours(model: str, audio: np.ndarray, threads: int, tokens: int) -> dict[s
 
 
 def run_crispasr(model: str, audio: np.ndarray, threads: int, tokens: int) -> dict[str, Any]:
-    import crispasr
+    import crispasr  # type: ignore[import-not-found]  # in the peers' venv
 
     start = time.perf_counter()
     session = crispasr.Session(model, n_threads=threads, use_gpu=False)
@@ -322,7 +322,7 @@ def run_crispasr(model: str, audio: np.ndarray, threads: int, tokens: int) -> di
 
 def run_transcribe_cpp(model: str, audio: np.ndarray, threads: int, tokens: int) -> dict[str, Any]:
     os.environ["TRANSCRIBE_NO_REPETITION_GUARD"] = "1"  # read once, at the first run
-    import transcribe_cpp as tc
+    import transcribe_cpp as tc  # type: ignore[import-not-found]  # in the peers' venv
 
     logs: list[str] = []
     tc.set_log_callback(lambda _level, message: logs.append(message))
@@ -350,7 +350,7 @@ def run_transcribe_cpp(model: str, audio: np.ndarray, threads: int, tokens: int)
 
 
 def run_sherpa(model: str, audio: np.ndarray, threads: int, tokens: int) -> dict[str, Any]:
-    import sherpa_onnx
+    import sherpa_onnx  # type: ignore[import-not-found]  # in the peers' venv
 
     d = Path(model)
     start = time.perf_counter()
@@ -388,7 +388,9 @@ def versions(python: Path, repos: dict[str, Path | None]) -> dict[str, str]:
         "import importlib.metadata as m, json; print(json.dumps({n: m.version(n) for n in "
         "['crispasr', 'transcribe-cpp', 'transcribe-cpp-native', 'sherpa-onnx']}))"
     )
-    found = json.loads(subprocess.run([python, "-c", code], capture_output=True, text=True, check=True).stdout)
+    found: dict[str, str] = json.loads(
+        subprocess.run([python, "-c", code], capture_output=True, text=True, check=True).stdout
+    )
     for name, repo in repos.items():
         if repo is not None:
             rev = subprocess.run(["git", "-C", repo, "rev-parse", "HEAD"], capture_output=True, text=True, check=False)
@@ -423,10 +425,10 @@ WEIGHTS = {
     "sherpa-onnx": "int8 decoder and encoder, fp32 conv stem (onnxruntime)",
 }
 FORCED_BY = {
-    "ours": "ignore_eos, 128 per 30 s chunk (cut within 0.5 s of 30 s)",
-    "CrispASR": "set_max_new_tokens(128) per 30 s call",
-    "transcribe.cpp": "n_ctx = prompt + 256, one pass",
-    "sherpa-onnx": "max_new_tokens=256, one pass, sampled (T=1, top-p 1)",
+    "ours": "ignore_eos, {half} per 30 s chunk (cut within 0.5 s of 30 s)",
+    "CrispASR": "set_max_new_tokens({half}) per 30 s call",
+    "transcribe.cpp": "n_ctx = prompt + {total}, one pass",
+    "sherpa-onnx": "max_new_tokens={total}, one pass, sampled (T=1, top-p 1)",
 }
 
 
@@ -467,20 +469,17 @@ def main() -> None:
         engines["sherpa-onnx"] = ("sherpa-onnx", prepare_sherpa(python, ckpt, args.qwen3_asr_onnx_repo), python)
     names = list(engines)
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
-    for r in range(args.repeat):
-        for name in names[r % len(names) :] + names[: r % len(names)]:
-            kind, model, exe = engines[name]
-            result = run_child(__file__, [kind, str(model), str(wav), str(args.threads), str(args.tokens)],
-                               python=str(exe))  # fmt: skip
-            runs[name].append(result)
-            print(f"[peers] {name}: {json.dumps(result)}", file=sys.stderr)
+    for name in alternated(names, args.repeat):
+        kind, model, exe = engines[name]
+        result = run_child(__file__, [kind, str(model), str(wav), str(args.threads), str(args.tokens)],
+                           python=str(exe))  # fmt: skip
+        runs[name].append(result)
+        print(f"[peers] {name}: {json.dumps(result)}", file=sys.stderr)
     rows = [
         {
             "engine": name,
             "weights": WEIGHTS[name],
-            "forced_by": FORCED_BY[engines[name][0]]
-            .replace("128", str(args.tokens // 2))
-            .replace("256", str(args.tokens)),
+            "forced_by": FORCED_BY[engines[name][0]].format(half=args.tokens // 2, total=args.tokens),
             **{k: statistics.median(m[k] for m in runs[name]) for k in ("load_s", "wall_s", "peak_rss_mib")},
             "tokens": runs[name][0]["tokens"],
             "calls": runs[name][0]["calls"],
@@ -494,11 +493,7 @@ def main() -> None:
             "CrispASR": args.crispasr_repo, "ggml": args.ggml_repo, "transcribe.cpp": args.transcribe_cpp_repo,
             "Qwen3-ASR-onnx": args.qwen3_asr_onnx_repo}),
     }  # fmt: skip
-    text = table(rows, meta)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "peers.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
-    (RESULTS / "peers.md").write_text(text + "\n")
-    print(text)
+    write_results("peers", meta, rows, table(rows, meta))
 
 
 if __name__ == "__main__":
