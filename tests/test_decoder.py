@@ -89,6 +89,48 @@ def test_closed_decoder_raises_instead_of_crashing(gguf_path: Path) -> None:
         dec.generate(np.zeros((2, dec.n_embd), np.float32), 1, eos=())
 
 
+#: Prefill 64 rows of a decoder with every row's logits out, in its own process; print them as .npy bytes.
+BATCH_SCRIPT = """
+import sys, numpy as np
+from qwen_whisper_compat.engine.decoder import GGUFDecoder
+with GGUFDecoder(sys.argv[1], n_ctx=256, n_threads=2) as dec:
+    emb = dec.token_embeddings(list(range(1000, 1064)))
+    dec.eval_embeddings(emb, 0, range(64))
+    np.save(sys.stdout.buffer, np.stack([dec.logits(i) for i in range(64)]))
+"""
+
+
+@pytest.mark.parametrize("precision", ["q8_0", "q4_k"])
+def test_quantized_decoder_prefills_a_batch(
+    asr_ckpt: Path, converted: Callable[..., Path], gguf_path: Path, precision: str
+) -> None:
+    """llama.cpp's AMX kernels (a source build on a Sapphire Rapids or newer CPU) kill the process on a
+    quantized batch: the decoder must keep them out. A fresh process, so that a crash fails this test only."""
+    import io
+    import subprocess
+    import sys
+
+    def batch_logits(path: Path) -> np.ndarray:
+        run = subprocess.run(
+            [sys.executable, "-c", BATCH_SCRIPT, str(path)], capture_output=True, timeout=120, check=False
+        )
+        assert run.returncode == 0, f"{path.name}: exit {run.returncode}\n{run.stderr.decode()[-2000:]}"
+        return np.load(io.BytesIO(run.stdout))
+
+    quantized = batch_logits(load_model_dir(converted(asr_ckpt, "fp32", precision)).file_path("decoder"))
+    reference = batch_logits(gguf_path)
+    cos = (quantized * reference).sum(1) / np.linalg.norm(quantized, axis=1) / np.linalg.norm(reference, axis=1)
+    assert quantized.shape == reference.shape == (64, reference.shape[1])
+    assert cos.min() > (0.99 if precision == "q8_0" else 0.8), f"worst row cosine {cos.min():.4f}"
+
+
+def test_amx_kernels_are_kept_out_where_the_build_has_them() -> None:
+    from qwen_whisper_compat.engine.llama_runtime import has_amx, model_params
+
+    assert model_params().use_extra_bufts is not has_amx()
+    assert model_params(n_gpu_layers=3).n_gpu_layers == 3
+
+
 def test_sampler() -> None:
     logits = np.log(np.array([0.6, 0.3, 0.1, 1e-9], dtype=np.float32))
     assert Sampler(SamplingOptions()).choose(logits) == 0

@@ -26,7 +26,7 @@ import numpy as np
 from qwen_whisper_compat.engine.generation import Generation, SequenceState, StepHook
 from qwen_whisper_compat.engine.gguf_file import TokenEmbeddings
 from qwen_whisper_compat.engine.hidden_capture import HiddenCapture
-from qwen_whisper_compat.engine.llama_runtime import default_threads, llama
+from qwen_whisper_compat.engine.llama_runtime import default_threads, llama, model_params
 from qwen_whisper_compat.engine.sampling import Sampler, SamplingOptions
 from qwen_whisper_compat.errors import DecodingError, ModelFolderError
 
@@ -68,9 +68,7 @@ class GGUFDecoder:
         self._llama = lib = llama()
         self._stack: ExitStack | None = ExitStack()
         self.path = Path(path)
-        mparams = lib.llama_model_default_params()
-        mparams.n_gpu_layers = n_gpu_layers
-        model = lib.llama_model_load_from_file(str(self.path).encode(), mparams)
+        model = lib.llama_model_load_from_file(str(self.path).encode(), model_params(n_gpu_layers))
         if not model:
             raise ModelFolderError(f"llama.cpp could not load {self.path}; the GGUF file is damaged or not a decoder")
         self._stack.callback(lib.llama_model_free, model)

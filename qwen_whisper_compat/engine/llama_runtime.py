@@ -17,12 +17,14 @@ import threading
 from typing import Any
 
 _native_logger = logging.getLogger("qwen_whisper_compat.llama")
+_logger = logging.getLogger(__name__)
 
 _init_lock = threading.Lock()
 _initialised = False
 _log_callback: Any = None  # keeps the ctypes callback alive for the life of the process
 _pending: list[str] = []
 _pending_level = logging.DEBUG
+_amx_logged = False
 # ggml_log_level (ggml.h): 0 none, 1 debug, 2 info, 3 warn, 4 error, 5 continuation of the previous line.
 # llama.cpp's info output is a model dump per load; it goes to DEBUG so that INFO stays readable.
 _LEVELS = {0: logging.DEBUG, 1: logging.DEBUG, 2: logging.DEBUG, 3: logging.WARNING, 4: logging.ERROR}
@@ -56,6 +58,34 @@ def llama() -> Any:
             llama_cpp.llama_backend_init()
             _initialised = True
     return llama_cpp
+
+
+def has_amx() -> bool:
+    """Whether this llama.cpp build runs its AMX kernels here (its system info reports ``AMX_INT8 = 1``, which
+    a build compiled for a CPU with Intel AMX does: a source build on Sapphire Rapids or newer)."""
+    return b"AMX_INT8 = 1" in bytes(llama().llama_print_system_info())
+
+
+def model_params(n_gpu_layers: int = 0) -> Any:
+    """``llama_model_params`` for our decoders.
+
+    Where llama.cpp would put the quantized weights in its AMX buffer, its extra CPU buffer types are turned
+    off: llama.cpp 0.3.36's AMX matrix multiply (``ggml_backend_amx_mul_mat``) crashes the process on our
+    q8_0 and q4_k decoders as soon as a batch holds more than one row, on tiny and 0.6B shapes alike (seen
+    on a Sapphire Rapids VM; ggml-org/llama.cpp#20824 reports the same crash). The weight repacking for wide
+    vector units is one of those buffer types, so it is off there too; q8_0, the default, is not repacked
+    on x86 anyway.
+    """
+    global _amx_logged
+    lib = llama()
+    params = lib.llama_model_default_params()
+    params.n_gpu_layers = n_gpu_layers
+    if has_amx():
+        params.use_extra_bufts = False
+        if not _amx_logged:
+            _amx_logged = True
+            _logger.info("llama.cpp was built with AMX kernels, which crash on these decoders: they are not used")
+    return params
 
 
 def default_threads() -> int:
