@@ -59,18 +59,23 @@ def quantized(size: str, kind: str) -> Path:
         return src
     out = CACHE / f"decoder-quant-{size}" / f"decoder.{kind}.gguf"
     if not out.is_file():
-        from qwen_whisper_compat.engine.llama_runtime import llama
-
-        out.parent.mkdir(parents=True, exist_ok=True)
-        lib = llama()
-        params = lib.llama_model_quantize_default_params()
-        params.ftype = getattr(lib, str(TYPES[kind]))
-        params.nthread = 2
-        tmp = out.with_suffix(".tmp")
-        if lib.llama_model_quantize(str(src).encode(), str(tmp).encode(), ctypes.byref(params)) != 0:
-            raise RuntimeError(f"llama.cpp could not quantize to {kind}")
-        tmp.rename(out)
+        llama_quantize(src, out, str(TYPES[kind]))
     return out
+
+
+def llama_quantize(src: Path, out: Path, ftype: str) -> None:
+    """Write ``src`` quantized to llama.cpp's file type ``ftype`` (``LLAMA_FTYPE_...``) at ``out``, atomically."""
+    from qwen_whisper_compat.engine.llama_runtime import llama
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    lib = llama()
+    params = lib.llama_model_quantize_default_params()
+    params.ftype = getattr(lib, ftype)
+    params.nthread = 2
+    tmp = out.with_suffix(".tmp")
+    if lib.llama_model_quantize(str(src).encode(), str(tmp).encode(), ctypes.byref(params)) != 0:
+        raise RuntimeError(f"llama.cpp could not quantize {src.name} to {ftype}")
+    tmp.rename(out)
 
 
 def prompt(size: str) -> Path:
