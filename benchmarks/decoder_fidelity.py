@@ -44,7 +44,7 @@ CONVERTED = ("f32", "f16", "q8_0", "q4_k")  # what our converter writes itself
 
 
 def checkpoint(seed: int) -> Path:
-    import tiny_models
+    import tiny_models  # type: ignore[import-not-found]
 
     folder = CACHE / f"tiny-asr_q4-fp32-{seed}"
     if not (folder / "config.json").is_file():
@@ -144,8 +144,8 @@ def main() -> None:
     args = ap.parse_args()
     import logging
 
-    from qwc_fixtures import load_official
-    from qwen_asr import Qwen3ASRModel
+    from qwc_fixtures import load_official  # type: ignore[import-not-found]
+    from qwen_asr import Qwen3ASRModel  # type: ignore[import-untyped]
 
     from qwen_whisper_compat.engine.modeldir import load_model_dir
 
@@ -161,7 +161,7 @@ def main() -> None:
             for kind in args.types:
                 per[kind].append(compare(ours(decoder_file(ckpt, kind), table, ref), ref))
                 print(seed, name, kind, per[kind][-1], file=sys.stderr)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for kind, runs in per.items():
         rows.append({
             "type": kind, "runs": len(runs), "cos_min": min(r["cos_min"] for r in runs),
