@@ -64,7 +64,7 @@ def decoder_file(ckpt: Path, kind: str) -> Path:
         return folder / f"decoder.{kind}.gguf"
     out = folder / f"decoder.{kind}.gguf"
     if not out.is_file():
-        llama_quantize(folder / "decoder.f16.gguf", out, str(TYPES[kind]))
+        llama_quantize(folder / "decoder.f16.gguf", out, kind)
     return out
 
 

@@ -17,9 +17,7 @@ Writes benchmarks/results/decoder_quant_<size>.{json,md}.
 from __future__ import annotations
 
 import argparse
-import ctypes
 import json
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -29,7 +27,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from engine_speed import CACHE, alternated, peak_rss_mib, prepare_one, run_child, write_results
+from engine_speed import CACHE, alternated_runs, medians, peak_rss_mib, prepare_one, run_child, write_results
 
 #: Our name -> llama.cpp file type.
 TYPES = {
@@ -59,22 +57,17 @@ def quantized(size: str, kind: str) -> Path:
         return src
     out = CACHE / f"decoder-quant-{size}" / f"decoder.{kind}.gguf"
     if not out.is_file():
-        llama_quantize(src, out, str(TYPES[kind]))
+        llama_quantize(src, out, kind)
     return out
 
 
-def llama_quantize(src: Path, out: Path, ftype: str) -> None:
-    """Write ``src`` quantized to llama.cpp's file type ``ftype`` (``LLAMA_FTYPE_...``) at ``out``, atomically."""
-    from qwen_whisper_compat.engine.llama_runtime import llama
+def llama_quantize(src: Path, out: Path, kind: str) -> None:
+    """Write ``src`` quantized to ``kind`` (a key of :data:`TYPES`) by llama.cpp at ``out``, atomically."""
+    from qwen_whisper_compat.engine.llama_quantize import quantize_as
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    lib = llama()
-    params = lib.llama_model_quantize_default_params()
-    params.ftype = getattr(lib, ftype)
-    params.nthread = 2
     tmp = out.with_suffix(".tmp")
-    if lib.llama_model_quantize(str(src).encode(), str(tmp).encode(), ctypes.byref(params)) != 0:
-        raise RuntimeError(f"llama.cpp could not quantize {src.name} to {ftype}")
+    quantize_as(src, tmp, str(TYPES[kind]), kind, threads=2)
     tmp.rename(out)
 
 
@@ -138,10 +131,13 @@ def main() -> None:
     kinds = ["f16", *[k for k in args.types if k != "f16"]]
     paths = {kind: quantized(args.size, kind) for kind in kinds}
     rows_file = prompt(args.size)
-    runs: dict[str, list[dict[str, object]]] = {kind: [] for kind in kinds}
-    for kind in alternated(kinds, args.repeat):
-        runs[kind].append(child([str(paths[kind]), str(rows_file), str(args.threads)]))
-        print(kind, {k: v for k, v in runs[kind][-1].items() if k not in ("logits", "tokens")}, file=sys.stderr)
+
+    def measure(kind: str) -> dict[str, object]:
+        result = child([str(paths[kind]), str(rows_file), str(args.threads)])
+        print(kind, {k: v for k, v in result.items() if k not in ("logits", "tokens")}, file=sys.stderr)
+        return result
+
+    runs = alternated_runs(kinds, args.repeat, measure)
     reference = runs["f16"][0]
     ref_logits, ref_tokens = np.array(reference["logits"]), list(reference["tokens"])  # type: ignore[call-overload]
     rows = []
@@ -152,12 +148,10 @@ def main() -> None:
         tokens = list(first["tokens"])  # type: ignore[call-overload]
         agree = next((i for i, (a, b) in enumerate(zip(tokens, ref_tokens, strict=True)) if a != b), len(tokens))
 
-        def median(key: str, kind: str = kind) -> float:
-            return statistics.median(float(str(run[key])) for run in runs[kind])
-
+        median = medians(runs[kind], ("prefill_tok_s", "decode_tok_s", "prefill_s", "peak_rss_mib"))
         rows.append({
-            "type": kind, "prefill_tok_s": median("prefill_tok_s"), "decode_tok_s": median("decode_tok_s"),
-            "prefill_s": median("prefill_s"), "file_mib": first["file_mib"], "peak_rss_mib": median("peak_rss_mib"),
+            "type": kind, "prefill_tok_s": median["prefill_tok_s"], "decode_tok_s": median["decode_tok_s"],
+            "prefill_s": median["prefill_s"], "file_mib": first["file_mib"], "peak_rss_mib": median["peak_rss_mib"],
             "logit_cosine_vs_f16": cosine, "greedy_agreement": agree,
         })  # fmt: skip
     lines = [

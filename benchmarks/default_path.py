@@ -33,7 +33,7 @@ from aligner_speed import prepare as prepare_aligner
 from engine_speed import (
     CONFIGS,
     TOKENS_PER_SECOND,
-    alternated,
+    alternated_runs,
     options,
     peak_rss_mib,
     prepare_one,
@@ -135,9 +135,12 @@ def main() -> None:
         for config in args.configs:
             encoder, decoder = CONFIGS[config]
             asr, aligner = prepare_one(size, encoder, decoder), prepare_aligner(encoder, decoder)
-            runs: dict[str, list[dict[str, float]]] = {path: [] for path in args.paths}
-            for path in alternated(args.paths, args.repeat):
-                runs[path].append(child([path, str(asr), str(aligner), str(args.seconds), str(args.threads)]))
+            rest = [str(asr), str(aligner), str(args.seconds), str(args.threads)]
+
+            def measure(path: str, rest: list[str] = rest) -> dict[str, float]:
+                return child([path, *rest])
+
+            runs = alternated_runs(args.paths, args.repeat, measure)
             for path, measured in runs.items():
                 middle = statistics.median(m["wall_s"] for m in measured)
                 median = min(measured, key=lambda m: abs(m["wall_s"] - middle))  # the run of the median time

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -23,7 +22,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from engine_speed import CACHE, alternated, peak_rss_mib, prepare_one, run_child, speech, write_results
+from engine_speed import CACHE, alternated_runs, medians, peak_rss_mib, prepare_one, run_child, speech, write_results
 
 #: name -> (intra-op threads, session config entries, graph optimization level, sequential execution)
 SETTINGS: dict[str, tuple[int, dict[str, str], str, bool]] = {
@@ -84,15 +83,16 @@ def main() -> None:
     for encoder in args.encoders:
         folder = prepare_one(args.size, encoder, "q8_0" if encoder == "int8" else "f16")  # the cached pairs
         path = str(next(folder.glob("encoder*.onnx")))
-        runs: dict[str, list[dict[str, float]]] = {name: [] for name in names}
-        for name in alternated(names, args.repeat):
-            out = work / f"{encoder}-{names.index(name)}.npy"
-            runs[name].append(child([path, name, str(out)]))
+
+        def measure(name: str, path: str = path, encoder: str = encoder) -> dict[str, float]:
+            return child([path, name, str(work / f"{encoder}-{names.index(name)}.npy")])
+
+        runs = alternated_runs(names, args.repeat, measure)
         reference = np.load(work / f"{encoder}-0.npy")
         for name in names:
             diff = float(np.abs(np.load(work / f"{encoder}-{names.index(name)}.npy") - reference).max())
             row = {"encoder": encoder, "setting": name, "max_abs_diff_vs_default": diff,
-                   **{k: statistics.median(m[k] for m in runs[name]) for k in runs[name][0]}}  # fmt: skip
+                   **medians(runs[name])}  # fmt: skip
             rows.append(row)
             print(json.dumps(row), file=sys.stderr)
     lines = [

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import collections
 import json
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -30,7 +29,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from encoder_settings import SECONDS, run
-from engine_speed import CACHE, alternated, prepare_one, run_child, speech, write_results
+from engine_speed import CACHE, alternated_runs, medians, prepare_one, run_child, speech, write_results
 from int8_weights import cosine
 
 VARIANTS = ("fp32", "int8 (MatMul)", "int8 (MatMul + Conv)")
@@ -99,10 +98,8 @@ def main() -> None:
         return
     paths = build(args.size)
     work = CACHE / f"encoder-stem-{args.size}"
-    runs: dict[str, list[dict[str, float]]] = {name: [] for name in VARIANTS}
-    for name in alternated(VARIANTS, args.repeat):
-        out = work / f"out-{VARIANTS.index(name)}.npy"
-        runs[name].append(child([str(paths[name]), "default (2 threads)", str(out)]))
+    runs = alternated_runs(VARIANTS, args.repeat, lambda name: child(
+        [str(paths[name]), "default (2 threads)", str(work / f"out-{VARIANTS.index(name)}.npy")]))  # fmt: skip
     reference = np.load(work / "out-0.npy")
     rows = []
     for i, name in enumerate(VARIANTS):
@@ -111,7 +108,7 @@ def main() -> None:
         stem = sum(v for op, v in shares.items() if op.startswith("Conv"))
         row = {
             "variant": name,
-            **{k: statistics.median(m[k] for m in runs[name]) for k in runs[name][0]},
+            **medians(runs[name]),
             "cosine_vs_fp32": cosine(embeds, reference),
             "worst_row_cosine_vs_fp32": min(cosine(a, b) for a, b in zip(embeds, reference, strict=True)),
             "stem_share": stem / sum(shares.values()) if shares else None,

@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -38,6 +39,7 @@ AUDIO = HERE.parent / "tests" / "data" / "audio"
 CONFIGS = {"f16/fp32": ("fp32", "f16"), "q8_0/int8": ("int8", "q8_0"), "q4_k/int8": ("int8", "q4_k")}
 TOKENS_PER_SECOND = 4.0
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 def speech(seconds: float) -> np.ndarray:
@@ -165,11 +167,20 @@ def run_child(script: str, args: list[str], env: dict[str, str] | None = None, p
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def alternated(names: Sequence[T], repeat: int) -> Iterator[T]:
-    """``names`` ``repeat`` times over, each pass starting one later, so that machine noise hits all alike."""
+def alternated_runs(names: Sequence[T], repeat: int, run: Callable[[T], R]) -> dict[T, list[R]]:
+    """``run(name)`` for every one of ``names``, ``repeat`` times over, each pass starting one later so that
+    machine noise hits all alike; the results by name, in run order."""
+    runs: dict[T, list[R]] = {name: [] for name in names}
     for r in range(repeat):
         k = r % len(names)
-        yield from [*names[k:], *names[:k]]
+        for name in [*names[k:], *names[:k]]:
+            runs[name].append(run(name))
+    return runs
+
+
+def medians(runs: Sequence[dict[str, Any]], keys: Iterable[str] | None = None) -> dict[str, float]:
+    """The median over ``runs`` of each of ``keys`` (default: every key of the first run)."""
+    return {k: statistics.median(float(m[k]) for m in runs) for k in (runs[0] if keys is None else keys)}
 
 
 def write_results(name: str, meta: dict[str, Any], rows: list[dict[str, Any]], table: str) -> None:

@@ -51,7 +51,6 @@ import json
 import os
 import re
 import shutil
-import statistics
 import struct
 import subprocess
 import sys
@@ -66,7 +65,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from engine_speed import CACHE, alternated, peak_rss_mib, run_child, write_results
+from engine_speed import CACHE, alternated_runs, medians, peak_rss_mib, run_child, write_results
 
 WORK = CACHE / "peers"
 VENV = WORK / "venv"
@@ -468,19 +467,21 @@ def main() -> None:
     if "sherpa-onnx" in args.peers:
         engines["sherpa-onnx"] = ("sherpa-onnx", prepare_sherpa(python, ckpt, args.qwen3_asr_onnx_repo), python)
     names = list(engines)
-    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
-    for name in alternated(names, args.repeat):
+
+    def measure(name: str) -> dict[str, Any]:
         kind, model, exe = engines[name]
-        result = run_child(__file__, [kind, str(model), str(wav), str(args.threads), str(args.tokens)],
-                           python=str(exe))  # fmt: skip
-        runs[name].append(result)
+        result: dict[str, Any] = run_child(__file__, [kind, str(model), str(wav), str(args.threads),
+                                                      str(args.tokens)], python=str(exe))  # fmt: skip
         print(f"[peers] {name}: {json.dumps(result)}", file=sys.stderr)
+        return result
+
+    runs = alternated_runs(names, args.repeat, measure)
     rows = [
         {
             "engine": name,
             "weights": WEIGHTS[name],
             "forced_by": FORCED_BY[engines[name][0]].format(half=args.tokens // 2, total=args.tokens),
-            **{k: statistics.median(m[k] for m in runs[name]) for k in ("load_s", "wall_s", "peak_rss_mib")},
+            **medians(runs[name], ("load_s", "wall_s", "peak_rss_mib")),
             "tokens": runs[name][0]["tokens"],
             "calls": runs[name][0]["calls"],
             "runs": runs[name],

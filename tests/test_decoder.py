@@ -100,25 +100,30 @@ with GGUFDecoder(sys.argv[1], n_ctx=256, n_threads=2) as dec:
 """
 
 
-@pytest.mark.parametrize("precision", ["q8_0", "q4_k"])
-def test_quantized_decoder_prefills_a_batch(
-    asr_ckpt: Path, converted: Callable[..., Path], gguf_path: Path, precision: str
-) -> None:
-    """llama.cpp's AMX kernels (a source build on a Sapphire Rapids or newer CPU) kill the process on a
-    quantized batch: the decoder must keep them out. A fresh process, so that a crash fails this test only."""
+def batch_logits(path: Path) -> np.ndarray:
+    """:data:`BATCH_SCRIPT`'s logits for the decoder at ``path``; its exit status and log when it fails."""
     import io
     import subprocess
     import sys
 
-    def batch_logits(path: Path) -> np.ndarray:
-        run = subprocess.run(
-            [sys.executable, "-c", BATCH_SCRIPT, str(path)], capture_output=True, timeout=120, check=False
-        )
-        assert run.returncode == 0, f"{path.name}: exit {run.returncode}\n{run.stderr.decode()[-2000:]}"
-        return np.load(io.BytesIO(run.stdout))
+    run = subprocess.run([sys.executable, "-c", BATCH_SCRIPT, str(path)], capture_output=True, timeout=120, check=False)
+    assert run.returncode == 0, f"{path.name}: exit {run.returncode}\n{run.stderr.decode()[-2000:]}"
+    return np.load(io.BytesIO(run.stdout))
 
+
+@pytest.fixture(scope="module")
+def f32_batch_logits(gguf_path: Path) -> np.ndarray:
+    return batch_logits(gguf_path)
+
+
+@pytest.mark.parametrize("precision", ["q8_0", "q4_k"])
+def test_quantized_decoder_prefills_a_batch(
+    asr_ckpt: Path, converted: Callable[..., Path], f32_batch_logits: np.ndarray, precision: str
+) -> None:
+    """llama.cpp's AMX kernels (a source build on a Sapphire Rapids or newer CPU) kill the process on a
+    quantized batch: the decoder must keep them out. A fresh process, so that a crash fails this test only."""
     quantized = batch_logits(load_model_dir(converted(asr_ckpt, "fp32", precision)).file_path("decoder"))
-    reference = batch_logits(gguf_path)
+    reference = f32_batch_logits
     cos = (quantized * reference).sum(1) / np.linalg.norm(quantized, axis=1) / np.linalg.norm(reference, axis=1)
     assert quantized.shape == reference.shape == (64, reference.shape[1])
     assert cos.min() > (0.99 if precision == "q8_0" else 0.8), f"worst row cosine {cos.min():.4f}"

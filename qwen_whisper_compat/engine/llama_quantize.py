@@ -24,10 +24,20 @@ def quantize_gguf(src: Path, dst: Path, precision: str, threads: int = 0) -> Non
     """
     if precision not in QUANT_TYPES:
         raise ValueError(f"unknown GGUF quantization {precision!r}; expected one of {sorted(QUANT_TYPES)}")
+    quantize_as(src, dst, QUANT_TYPES[precision], precision, threads)
+
+
+def quantize_as(src: Path, dst: Path, ftype: str, name: str, threads: int = 0) -> None:
+    """Quantize to any llama.cpp file type, ``ftype`` being its ``LLAMA_FTYPE_*`` name (the benchmarks also try
+    types the converter does not offer); ``name`` is what an error calls it.
+
+    Raises:
+        ConversionError: llama.cpp failed (its log says why).
+    """
     lib = llama()
     params = lib.llama_model_quantize_default_params()
-    params.ftype = getattr(lib, QUANT_TYPES[precision])
+    params.ftype = getattr(lib, ftype)
     params.nthread = threads or default_threads()
     rc = lib.llama_model_quantize(str(src).encode(), str(dst).encode(), ctypes.byref(params))
     if rc != 0:
-        raise ConversionError(f"llama.cpp failed to quantize {src.name} to {precision} (code {rc}); see the log")
+        raise ConversionError(f"llama.cpp failed to quantize {src.name} to {name} (code {rc}); see the log")

@@ -11,6 +11,7 @@ nothing is printed and no file descriptor is redirected.
 from __future__ import annotations
 
 import ctypes
+import functools
 import logging
 import os
 import threading
@@ -24,7 +25,6 @@ _initialised = False
 _log_callback: Any = None  # keeps the ctypes callback alive for the life of the process
 _pending: list[str] = []
 _pending_level = logging.DEBUG
-_amx_logged = False
 # ggml_log_level (ggml.h): 0 none, 1 debug, 2 info, 3 warn, 4 error, 5 continuation of the previous line.
 # llama.cpp's info output is a model dump per load; it goes to DEBUG so that INFO stays readable.
 _LEVELS = {0: logging.DEBUG, 1: logging.DEBUG, 2: logging.DEBUG, 3: logging.WARNING, 4: logging.ERROR}
@@ -60,10 +60,15 @@ def llama() -> Any:
     return llama_cpp
 
 
+@functools.cache
 def has_amx() -> bool:
     """Whether this llama.cpp build runs its AMX kernels here (its system info reports ``AMX_INT8 = 1``, which
-    a build compiled for a CPU with Intel AMX does: a source build on Sapphire Rapids or newer)."""
-    return b"AMX_INT8 = 1" in bytes(llama().llama_print_system_info())
+    a build compiled for a CPU with Intel AMX does: a source build on Sapphire Rapids or newer). Read once; a
+    ``True`` is logged then."""
+    amx = b"AMX_INT8 = 1" in bytes(llama().llama_print_system_info())
+    if amx:
+        _logger.info("llama.cpp was built with AMX kernels, which crash on these decoders: they are not used")
+    return amx
 
 
 def model_params(n_gpu_layers: int = 0) -> Any:
@@ -76,15 +81,10 @@ def model_params(n_gpu_layers: int = 0) -> Any:
     vector units is one of those buffer types, so it is off there too; q8_0, the default, is not repacked
     on x86 anyway.
     """
-    global _amx_logged
-    lib = llama()
-    params = lib.llama_model_default_params()
+    params = llama().llama_model_default_params()
     params.n_gpu_layers = n_gpu_layers
     if has_amx():
         params.use_extra_bufts = False
-        if not _amx_logged:
-            _amx_logged = True
-            _logger.info("llama.cpp was built with AMX kernels, which crash on these decoders: they are not used")
     return params
 
 
