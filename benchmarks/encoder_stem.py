@@ -37,17 +37,16 @@ PROFILE = "profile"
 
 
 def build(size: str) -> dict[str, Path]:
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from qwen_whisper_compat.convert.quantize import to_int8
 
     fp32 = next(prepare_one(size, "fp32", "f16").glob("encoder*.onnx"))
     int8 = next(prepare_one(size, "int8", "q8_0").glob("encoder*.onnx"))
     conv = CACHE / f"encoder-stem-{size}" / "encoder.int8-conv.onnx"
     if not conv.is_file():
         conv.parent.mkdir(parents=True, exist_ok=True)
-        # the shipped int8 recipe (convert/quantize.py) with Conv added to the quantized op types
-        quantize_dynamic(
-            fp32, conv, op_types_to_quantize=["MatMul", "Conv"], per_channel=True, weight_type=QuantType.QUInt8
-        )
+        tmp = conv.with_suffix(".tmp")
+        to_int8(fp32, tmp, op_types=("MatMul", "Conv"))  # the shipped int8 recipe, Conv added
+        tmp.rename(conv)
     return dict(zip(VARIANTS, (fp32, int8, conv), strict=True))
 
 

@@ -6,6 +6,7 @@ All variants keep float32 inputs and outputs, so the runtime feeds and reads eve
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 import onnx
@@ -33,14 +34,15 @@ class _DropPreprocessHint(logging.Filter):
         return "consider to run pre-processing" not in record.getMessage()
 
 
-def to_int8(src: Path, dst: Path) -> None:
+def to_int8(src: Path, dst: Path, op_types: Sequence[str] = ("MatMul",)) -> None:
     """Dynamic int8: MatMul weights quantized per output channel, activations quantized at run time.
 
     The weights are unsigned (QUInt8). onnxruntime multiplies uint8 activations by int8 weights, on x86 CPUs
     without VNNI (most AVX2 machines), with a kernel that sums pairs of products into 16 bits with saturation,
     which costs full-range int8 weights accuracy on those machines only; uint8 x uint8 is exact everywhere.
     Measured on the 0.6B encoder shape on an AVX2 machine: cosine to fp32 0.99965 against 0.99441, and 3%
-    faster (benchmarks/int8_weights.py, results/int8_weights.md).
+    faster (benchmarks/int8_weights.py, results/int8_weights.md). ``op_types`` widens what is quantized: the
+    convolution stem ("Conv") measured no faster (benchmarks/encoder_stem.py), so the converter leaves it fp32.
     """
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -51,7 +53,7 @@ def to_int8(src: Path, dst: Path) -> None:
         quantize_dynamic(
             src,
             dst,
-            op_types_to_quantize=["MatMul"],
+            op_types_to_quantize=list(op_types),
             per_channel=True,
             weight_type=QuantType.QUInt8,
         )
