@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import logging
 import re
 import subprocess
@@ -13,8 +14,10 @@ import threading
 from importlib import resources
 from pathlib import Path
 
+import faster_whisper.vad as fw_vad
 import numpy as np
 import pytest
+from faster_whisper.utils import get_assets_path
 
 from qwen_whisper_compat import vad
 from qwen_whisper_compat.audio import load_audio
@@ -41,7 +44,7 @@ METHODS = ["silero", "energy"]
 def assert_well_formed(regions: list[dict[str, int]], n: int) -> None:
     assert all(set(r) == {"start", "end"} and isinstance(r["start"], int) for r in regions)
     assert all(0 <= r["start"] < r["end"] <= n for r in regions)
-    assert all(a["end"] <= b["start"] for a, b in zip(regions, regions[1:], strict=False))
+    assert all(a["end"] <= b["start"] for a, b in itertools.pairwise(regions))
 
 
 def noise(seconds: float, dbfs: float, seed: int = 0) -> np.ndarray:
@@ -183,7 +186,6 @@ def test_other_sampling_rate(shared_audio: Path, jfk: np.ndarray) -> None:
 @pytest.mark.parametrize("method", METHODS)
 def test_agrees_with_faster_whisper_on_clean_speech(shared_audio: Path, method: str) -> None:
     """On clean read speech our regions and faster-whisper's Silero regions cover the same frames."""
-    fw_vad = pytest.importorskip("faster_whisper.vad")
     for name in ["jfk.flac", "librispeech_1995-1837-0001.wav", "multilingual.mp3"]:
         audio = load_audio(shared_audio / name)
         ours = covered(get_speech_timestamps(audio, method=method, **FW_TEST), audio.size)
@@ -194,7 +196,6 @@ def test_agrees_with_faster_whisper_on_clean_speech(shared_audio: Path, method: 
 
 def test_silero_regions_match_faster_whisper_on_jfk(jfk: np.ndarray) -> None:
     """Our Silero v6.2 against faster-whisper's v6.0: the same regions, boundaries within 0.1 s."""
-    fw_vad = pytest.importorskip("faster_whisper.vad")
     for options in [{}, FW_TEST, {"max_speech_duration_s": 3}]:
         ours = get_speech_timestamps(jfk, **options)
         theirs = fw_vad.get_speech_timestamps(jfk, fw_vad.VadOptions(**options))
@@ -209,9 +210,6 @@ def test_front_end_is_faster_whispers(jfk: np.ndarray) -> None:
     All but the last window: faster-whisper's ``SileroVADModel.__call__`` zeroes the last 64 samples of its
     input (``context[-1] = 0`` writes through a view of it), so its last window differs. Hence the copy.
     """
-    fw_vad = pytest.importorskip("faster_whisper.vad")
-    from faster_whisper.utils import get_assets_path
-
     audio = jfk[: jfk.size // 512 * 512]
     ours = SileroVad(Path(get_assets_path()) / "silero_vad_v6.onnx").probabilities(audio)
     theirs = fw_vad.get_vad_model()(audio.copy()).reshape(-1)
@@ -231,7 +229,6 @@ def test_front_end_is_faster_whispers(jfk: np.ndarray) -> None:
 )
 def test_post_processing_is_faster_whispers(shared_audio: Path, options: dict[str, float]) -> None:
     """Given faster-whisper's own probabilities, our Silero post-processing returns exactly its regions."""
-    fw_vad = pytest.importorskip("faster_whisper.vad")
     for name in ["jfk.flac", "multilingual.mp3"]:
         audio = load_audio(shared_audio / name)
         probs = fw_vad.get_vad_model()(np.pad(audio, (0, 512 - audio.size % 512))).reshape(-1)
@@ -239,11 +236,42 @@ def test_post_processing_is_faster_whispers(shared_audio: Path, options: dict[st
         assert ours == fw_vad.get_speech_timestamps(audio, fw_vad.VadOptions(**options)), name
 
 
+def speech_like_probabilities(n: int, seed: int) -> np.ndarray:
+    """Probabilities that wander through and between the thresholds: speech, pauses, hesitations."""
+    rng = np.random.default_rng(seed)
+    level = np.repeat(rng.choice([0.05, 0.3, 0.42, 0.6, 0.95], size=-(-n // 16), p=[0.4, 0.1, 0.1, 0.1, 0.3]), 16)[:n]
+    return np.clip(level + rng.normal(0, 0.08, n), 0, 1).astype(np.float32)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        FW_TEST,
+        {"min_silence_duration_ms": 100, "speech_pad_ms": 0},
+        {"max_speech_duration_s": 2, "min_silence_duration_ms": 300, "speech_pad_ms": 30},
+        {"max_speech_duration_s": 1, "min_silence_duration_ms": 50, "speech_pad_ms": 0, "min_speech_duration_ms": 200},
+        {"threshold": 0.4, "neg_threshold": 0.3, "max_speech_duration_s": 3, "min_silence_duration_ms": 200},
+    ],
+)
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_post_processing_is_faster_whispers_on_wandering_probabilities(
+    options: dict[str, float], seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """faster-whisper's own loop given the same probabilities (its model swapped for them) returns our regions
+    exactly, through speech split at its maximum, pauses between the thresholds and speech open at the end."""
+    num_samples = 512 * 900 - 100
+    probs = speech_like_probabilities(num_samples // 512 + 1, seed)  # faster-whisper pads to whole windows
+    monkeypatch.setattr(fw_vad, "get_vad_model", lambda: lambda padded: probs[: padded.size // 512])
+    theirs = fw_vad.get_speech_timestamps(np.zeros(num_samples, np.float32), fw_vad.VadOptions(**options))
+    ours = timestamps_from_probabilities(probs, VadOptions(**options), num_samples)
+    assert len(ours) >= 2
+    assert ours == theirs
+
+
 # --- options -----------------------------------------------------------------------------------
 
 
 def test_options_match_faster_whisper() -> None:
-    fw_vad = pytest.importorskip("faster_whisper.vad")
     ours = {f.name: f.default for f in dataclasses.fields(VadOptions)}
     theirs = {f.name: f.default for f in dataclasses.fields(fw_vad.VadOptions)}
     assert ours == theirs
@@ -264,7 +292,7 @@ def test_speech_pad_widens_regions_as_specified(jfk: np.ndarray, method: str) ->
     padded = get_speech_timestamps(jfk, method=method, min_silence_duration_ms=300, speech_pad_ms=400)
     pad = int(0.4 * SR)
     assert len(padded) == len(bare) >= 3
-    gaps = [b["start"] - a["end"] for a, b in zip(bare, bare[1:], strict=False)]
+    gaps = [b["start"] - a["end"] for a, b in itertools.pairwise(bare)]
     assert min(gaps) < 2 * pad < max(gaps)  # both rules below are exercised
     assert padded[0]["start"] == max(0, bare[0]["start"] - pad)
     assert padded[-1]["end"] == min(jfk.size, bare[-1]["end"] + pad)
@@ -457,7 +485,6 @@ def test_collect_chunks_and_time_map_round_trip(jfk: np.ndarray) -> None:
 
 
 def test_time_map_matches_faster_whisper(jfk: np.ndarray) -> None:
-    fw_vad = pytest.importorskip("faster_whisper.vad")
     chunks = get_speech_timestamps(jfk, min_silence_duration_ms=300, speech_pad_ms=50)
     ours, theirs = SpeechTimestampsMap(chunks, SR), fw_vad.SpeechTimestampsMap(chunks, SR)
     total = sum(c["end"] - c["start"] for c in chunks) / SR

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from qwen_whisper_compat.engine.speech import check_thresholds, effective_neg_threshold
 from qwen_whisper_compat.errors import UnsupportedOptionError
 
 
@@ -25,7 +26,8 @@ class VadOptions:
     """Speech starts at a window scoring at least this: a speech probability for Silero; for the energy
     detector 0.5 means 8 dB above the local noise floor."""
     neg_threshold: float | None = None
-    """Speech continues while frames score at least this; ``None`` means ``max(threshold - 0.15, 0.01)``."""
+    """Speech continues while frames score at least this; ``None`` means ``threshold - 0.15``, at least 0.01 and
+    at most ``threshold`` (:func:`~qwen_whisper_compat.engine.speech.effective_neg_threshold`)."""
     min_speech_duration_ms: int = 0
     """Speech regions not longer than this are dropped."""
     max_speech_duration_s: float = float("inf")
@@ -36,10 +38,7 @@ class VadOptions:
     """Each region is widened by this much on both sides."""
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.threshold <= 1.0:
-            raise UnsupportedOptionError(f"threshold must be within [0, 1], got {self.threshold}")
-        if self.neg_threshold is not None and not 0.0 <= self.neg_threshold <= self.threshold:
-            raise UnsupportedOptionError(f"neg_threshold must be within [0, threshold={self.threshold}], got {self.neg_threshold}")
+        check_thresholds(self.threshold, self.neg_threshold)
         if self.min_speech_duration_ms < 0 or self.min_silence_duration_ms < 0 or self.speech_pad_ms < 0:
             raise UnsupportedOptionError(
                 "min_speech_duration_ms, min_silence_duration_ms and speech_pad_ms must be >= 0, got "
@@ -51,9 +50,7 @@ class VadOptions:
     @property
     def effective_neg_threshold(self) -> float:
         """``neg_threshold``, or faster-whisper's default for it."""
-        if self.neg_threshold is not None:
-            return self.neg_threshold
-        return min(self.threshold, max(self.threshold - 0.15, 0.01))
+        return effective_neg_threshold(self.threshold, self.neg_threshold)
 
 
 def resolve_vad_options(parameters: VadOptions | Mapping[str, Any] | None = None) -> VadOptions:

@@ -5,9 +5,11 @@ package docstring for how it differs from faster-whisper's)."""
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 
 import numpy as np
 
+from qwen_whisper_compat.engine.speech import SpeechGate
 from qwen_whisper_compat.vad.common import VadOptions, as_mono, pad_regions
 
 #: Hop between two frame scores.
@@ -59,17 +61,13 @@ def timestamps_from_scores(
         sampling_rate: Sample rate, to convert the options' durations.
     """
     scores = np.asarray(scores, dtype=np.float32).reshape(-1)
-    starts, ends = _hysteresis_runs(scores, options.threshold, options.effective_neg_threshold)
-    if starts.size == 0:
-        return []
     min_silence = math.ceil(round(options.min_silence_duration_ms * sampling_rate / 1000 / frame_samples, 6))
     pad = int(sampling_rate * options.speech_pad_ms / 1000)
     max_samples = sampling_rate * options.max_speech_duration_s - 2 * pad
     max_frames = max(1, int(max_samples / frame_samples)) if math.isfinite(max_samples) else None
-    breaks = np.flatnonzero(starts[1:] - ends[:-1] >= min_silence) + 1
     regions: list[tuple[int, int]] = []
-    for group in np.split(np.arange(starts.size), breaks):
-        regions.extend(_split_long(starts[group], ends[group], scores, max_frames))
+    for starts, ends in _speech_runs(scores, options, min_silence):
+        regions.extend(_split_long(np.asarray(starts), np.asarray(ends), scores, max_frames))
     min_speech = options.min_speech_duration_ms / 1000 * sampling_rate
     sample_regions = [
         (s * frame_samples, min(e * frame_samples, num_samples))
@@ -107,14 +105,26 @@ def _noise_floor_db(level: np.ndarray) -> np.ndarray:
     return floor
 
 
-def _hysteresis_runs(scores: np.ndarray, threshold: float, neg_threshold: float) -> tuple[np.ndarray, np.ndarray]:
-    """Runs (start, end frame) of scores >= ``neg_threshold`` that hold a score >= ``threshold``."""
-    above = np.concatenate([[False], scores >= neg_threshold, [False]])
-    edges = np.flatnonzero(above[1:] != above[:-1])
-    starts, ends = edges[0::2], edges[1::2]
-    strong = np.concatenate([[0], np.cumsum(scores >= threshold)])
-    keep = strong[ends] > strong[starts]
-    return starts[keep].astype(np.int64), ends[keep].astype(np.int64)
+def _speech_runs(scores: np.ndarray, options: VadOptions, min_silence: int) -> Iterator[tuple[list[int], list[int]]]:
+    """Each speech region (the package's one speech/silence rule, :class:`SpeechGate`, over frames) as its
+    runs of speech: their start frames and end frames (exclusive), the pauses shorter than ``min_silence``
+    frames between them. Speech starts where the rise that reaches ``threshold`` began."""
+    gate = SpeechGate(options.threshold, options.effective_neg_threshold, 1, min_silence, onset_at_rise=True)
+    starts: list[int] = []
+    ends: list[int] = []
+    for frame, score in enumerate(scores.tolist()):
+        onset = gate.onset(score, frame)
+        if onset is not None:
+            if onset.pause_from is not None:
+                ends.append(onset.pause_from)
+            starts.append(onset.position)
+            continue
+        end = gate.offset(score, frame)
+        if end is not None:
+            yield starts, [*ends, end]
+            starts, ends = [], []
+    if gate.in_speech:  # open at the end: it ends where its speech ends
+        yield starts, [*ends, gate.silence_from if gate.silence_from is not None else scores.size]
 
 
 def _split_long(

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from qwen_whisper_compat.engine.speech import SpeechGate
 from qwen_whisper_compat.errors import SileroUnavailableError
 from qwen_whisper_compat.vad.common import VadOptions, as_mono, pad_regions
 
@@ -79,7 +80,6 @@ class SileroVad:
             assert isinstance(probs, np.ndarray) and probs.size == block.shape[0]
             out[lo : lo + block.shape[0]] = probs.reshape(-1)
         return out
-
 
     def stream(self) -> SileroStream:
         """A stateful detector for audio that arrives in pieces (see :class:`SileroStream`)."""
@@ -156,12 +156,13 @@ def timestamps_from_probabilities(
 ) -> list[dict[str, int]]:
     """Speech regions (samples) from per-window speech probabilities, as faster-whisper 1.2.1 computes them.
 
-    A line-for-line port of the loop in faster-whisper's ``get_speech_timestamps`` (itself adapted from
-    silero-vad): speech starts at a window at or above ``threshold`` and ends after ``min_silence_duration_ms``
-    below ``neg_threshold``; a region longer than ``max_speech_duration_s`` (less one window and twice the
-    padding) is cut at its last silence longer than 98 ms, or at the limit; a region open at the end of the
-    audio ends there; regions not longer than ``min_speech_duration_ms`` are dropped; then the padding, whose
-    rule is :func:`.common.pad_regions`'s.
+    faster-whisper's ``get_speech_timestamps`` loop (itself adapted from silero-vad), step for step, on the
+    package's one speech/silence rule (:class:`~qwen_whisper_compat.engine.speech.SpeechGate`): speech starts
+    at a window at or above ``threshold`` and ends after ``min_silence_duration_ms`` below ``neg_threshold``;
+    a region longer than ``max_speech_duration_s`` (less one window and twice the padding) is cut at its last
+    silence longer than 98 ms, or at the limit; a region open at the end of the audio ends there; regions not
+    longer than ``min_speech_duration_ms`` are dropped; then the padding, whose rule is
+    :func:`.common.pad_regions`'s.
 
     Args:
         probabilities: One value per window; window ``i`` starts at sample ``window * i``.
@@ -170,57 +171,48 @@ def timestamps_from_probabilities(
         sampling_rate: Sample rate, to convert the options' durations.
         window: Samples per window.
     """
-    threshold, neg_threshold = options.threshold, options.effective_neg_threshold
     min_speech = sampling_rate * options.min_speech_duration_ms / 1000
     pad = sampling_rate * options.speech_pad_ms / 1000
     max_speech = sampling_rate * options.max_speech_duration_s - window - 2 * pad
     min_silence = sampling_rate * options.min_silence_duration_ms / 1000
     min_silence_at_max_speech = sampling_rate * 98 / 1000
-    speeches: list[dict[str, int]] = []
-    current: dict[str, int] = {}
-    triggered = False
-    temp_end = prev_end = next_start = 0  # possible end (in a silence), last usable split, restart after it
+    # faster-whisper counts a silence to the start of the window it looks at, the gate to its end
+    gate = SpeechGate(options.threshold, options.effective_neg_threshold, window, min_silence + window)
+    speeches: list[tuple[int, int]] = []
+    prev_end: int | None = None  # the start of the last silence longer than 98 ms: where a long region splits
+    next_start: int | None = None  # where speech resumed after it
     for i, prob in enumerate(np.asarray(probabilities, dtype=np.float32).reshape(-1).tolist()):
         position = window * i
-        if prob >= threshold and temp_end:
-            temp_end = 0
-            if next_start < prev_end:
-                next_start = position
-        if prob >= threshold and not triggered:
-            triggered = True
-            current["start"] = position
-            continue
-        if triggered and position - current["start"] > max_speech:
-            if prev_end:
-                current["end"] = prev_end
-                speeches.append(current)
-                current = {}
-                if next_start < prev_end:  # silence since the split point, and no speech yet
-                    triggered = False
+        onset = gate.onset(prob, position)
+        if onset is not None and onset.pause_from is None:
+            continue  # speech starts
+        if onset is not None and prev_end is not None and (next_start is None or next_start < prev_end):
+            next_start = position
+        if gate.in_speech and position - gate.start > max_speech:
+            if prev_end is not None:
+                speeches.append((gate.start, prev_end))
+                if next_start is None or next_start < prev_end:  # silence since the split point, no speech yet
+                    gate.stop()
                 else:
-                    current["start"] = next_start
-                prev_end = next_start = temp_end = 0
+                    gate.restart(next_start)
+                prev_end = next_start = None
             else:
-                current["end"] = position
-                speeches.append(current)
-                current = {}
-                prev_end = next_start = temp_end = 0
-                triggered = False
+                speeches.append((gate.start, position))
+                gate.stop()
+                prev_end = next_start = None
                 continue
-        if prob < neg_threshold and triggered:
-            if not temp_end:
-                temp_end = position
-            if position - temp_end > min_silence_at_max_speech:
-                prev_end = temp_end
-            if position - temp_end < min_silence:
-                continue
-            current["end"] = temp_end
-            if current["end"] - current["start"] > min_speech:
-                speeches.append(current)
-            current = {}
-            prev_end = next_start = temp_end = 0
-            triggered = False
-    if current and num_samples - current["start"] > min_speech:
-        current["end"] = num_samples
-        speeches.append(current)
-    return pad_regions([(r["start"], r["end"]) for r in speeches], int(pad), num_samples)  # faster-whisper's padding
+        start = gate.start
+        end = gate.offset(prob, position)
+        if end is not None:
+            if end - start > min_speech:
+                speeches.append((start, end))
+            prev_end = next_start = None
+        elif (
+            gate.silence_from is not None
+            and prob < gate.neg_threshold  # (faster-whisper looks at silences only in windows below it)
+            and position - gate.silence_from > min_silence_at_max_speech
+        ):
+            prev_end = gate.silence_from
+    if gate.in_speech and num_samples - gate.start > min_speech:
+        speeches.append((gate.start, num_samples))
+    return pad_regions(speeches, int(pad), num_samples)  # faster-whisper's padding

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from qwen_whisper_compat.engine.speech import check_thresholds, effective_neg_threshold
 from qwen_whisper_compat.engine.types import ChunkResult
 from qwen_whisper_compat.errors import UnsupportedOptionError
 
@@ -29,8 +30,9 @@ class LiveOptions:
     search_seconds: float = 3.0
     #: Silence with no speech in it is closed as a silent segment once this long (bounds what is held).
     max_silence_seconds: float = 10.0
-    #: Speech starts at a window scoring at least ``threshold`` and goes on while windows score at least
-    #: ``neg_threshold`` (``None``: ``threshold - 0.15``), as Silero's own rule.
+    #: Speech starts at a window scoring at least ``threshold``; a pause in it starts at a window scoring below
+    #: ``neg_threshold`` (``None``: ``threshold - 0.15``, at least 0.01 and at most ``threshold``) and lasts
+    #: until a window scores ``threshold`` again: Silero's own rule (:mod:`qwen_whisper_compat.engine.speech`).
     threshold: float = 0.5
     neg_threshold: float | None = None
     #: The encoder's attention window for partials, whole seconds from 1 to 8. AuT is trained with windows
@@ -54,16 +56,18 @@ class LiveOptions:
             raise UnsupportedOptionError("search_seconds must be > 0 and shorter than max_segment_seconds")
         if self.max_silence_seconds <= 2 * self.pad_seconds:
             raise UnsupportedOptionError("max_silence_seconds must be longer than twice pad_seconds")
-        if not 0.0 < self.threshold <= 1.0 or not 0.0 <= self.effective_neg_threshold <= self.threshold:
-            raise UnsupportedOptionError("threshold must be within (0, 1] and neg_threshold within [0, threshold]")
+        check_thresholds(self.threshold, self.neg_threshold)
         if self.partial_window_seconds not in (1, 2, 3, 4, 5, 6, 7, 8):
-            raise UnsupportedOptionError(f"partial_window_seconds must be a whole number of seconds from 1 to 8, got {self.partial_window_seconds}")
+            raise UnsupportedOptionError(
+                f"partial_window_seconds must be a whole number of seconds from 1 to 8, got {self.partial_window_seconds}"
+            )
         if self.rollback_tokens < 0:
             raise UnsupportedOptionError(f"rollback_tokens must be >= 0, got {self.rollback_tokens}")
 
     @property
     def effective_neg_threshold(self) -> float:
-        return self.neg_threshold if self.neg_threshold is not None else max(self.threshold - 0.15, 0.01)
+        """``neg_threshold``, or its default (:func:`~qwen_whisper_compat.engine.speech.effective_neg_threshold`)."""
+        return effective_neg_threshold(self.threshold, self.neg_threshold)
 
 
 @dataclass(frozen=True)
