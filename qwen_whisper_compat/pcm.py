@@ -67,6 +67,11 @@ class PcmConverter:
             x = x.reshape(-1, self.channels).mean(axis=1, dtype=np.float32)
         return self._resample(x)
 
+    def convert_samples(self, samples: np.ndarray) -> np.ndarray:
+        """The 16 kHz samples of float samples at ``rate`` (mono, in [-1, 1]; a sound card's), through the
+        same resampler and its state as :meth:`convert`."""
+        return self._resample(np.asarray(samples, dtype=np.float32).reshape(-1))
+
     def flush(self) -> np.ndarray:
         """The samples the resampler still holds, at the end of the stream (an incomplete frame is dropped).
         The converter then starts afresh."""
@@ -121,7 +126,9 @@ def g711_table(encoding: Literal["mulaw", "alaw"] | str) -> np.ndarray:
     elif encoding == "alaw":
         a = codes ^ 0x55
         exponent, mantissa = (a >> 4) & 0x07, a & 0x0F
-        magnitude = np.where(exponent == 0, (mantissa << 4) + 8, ((mantissa << 4) + 0x108) << np.maximum(exponent - 1, 0))
+        magnitude = np.where(
+            exponent == 0, (mantissa << 4) + 8, ((mantissa << 4) + 0x108) << np.maximum(exponent - 1, 0)
+        )
         linear = np.where(a & 0x80, magnitude, -magnitude)
     else:
         raise AudioLoadError(f"G.711 encoding must be 'mulaw' or 'alaw', got {encoding!r}")
