@@ -32,8 +32,8 @@ import logging
 import os
 import re
 import shutil
-from collections.abc import Callable
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -42,7 +42,6 @@ from qwen_whisper_compat.download import Fetch, Source, Sources, ensure_checkpoi
 from qwen_whisper_compat.engine.manifest import MANIFEST_NAME, Kind
 from qwen_whisper_compat.engine.modeldir import load_model_dir
 from qwen_whisper_compat.errors import ModelFolderError, ModelNotAvailableError, UnknownModelError
-from qwen_whisper_compat.filelock import locked
 from qwen_whisper_compat.registry import (
     ALIGNER_REPO,
     DEFAULT_PRECISION,
@@ -183,7 +182,26 @@ class _Cache:
         return self.root / "checkpoints"
 
     def lock(self, name: str) -> AbstractContextManager[None]:
-        return locked(self.root / ".locks" / f"{name}.lock")
+        return _locked(self.root / ".locks" / f"{name}.lock")
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """Hold the lock file ``path`` across processes, waiting while another process holds it (a download or a
+    conversion of the same model). The OS drops the lock when its process dies: no stale lock after a kill."""
+    from filelock import FileLock, Timeout  # imports asyncio: only when a model is fetched or converted
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(path)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        logger.info("waiting for another process to finish (lock %s)", path)
+        lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def _from_repo(cache: _Cache, spec: ModelSpec, kind: Kind, who: str) -> Path:

@@ -57,11 +57,22 @@ def visible(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if not p.name.startswith(".")) if folder.is_dir() else []
 
 
+def link(dest: Path, src: Path) -> None:
+    """``dest`` as a symlink to the file or folder ``src``, or a copy where symlinks need a privilege (Windows)."""
+    try:
+        dest.symlink_to(src, target_is_directory=src.is_dir())
+    except OSError:
+        if src.is_dir():
+            shutil.copytree(src, dest)
+        else:
+            shutil.copy2(src, dest)
+
+
 def link_folder(src: Path, dest: Path) -> Path:
     """A folder whose files are symlinks to ``src``'s files (cheap copies of converted folders)."""
     dest.mkdir(parents=True)
     for p in src.iterdir():
-        (dest / p.name).symlink_to(p)
+        link(dest / p.name, p)
     return dest
 
 
@@ -258,16 +269,53 @@ def test_concurrent_resolves_download_and_convert_once(tmp_path: Path, hub_mirro
         except BaseException as e:  # noqa: BLE001
             errors.append(e)
 
-    threads = [threading.Thread(target=work) for _ in range(2)]
+    threads = [threading.Thread(target=work, daemon=True) for _ in range(2)]
     for t in threads:
         t.start()
     for t in threads:
-        t.join()
+        t.join(timeout=300)
+    assert not any(t.is_alive() for t in threads), "a resolve hung"
     assert errors == []
     assert fetch.calls == ["Qwen/Qwen3-ASR-0.6B"]
     assert results == [root / "models" / "Qwen3-ASR-0.6B-fp32-f32"] * 2
     assert visible(root / "models") == ["Qwen3-ASR-0.6B-fp32-f32"]
     assert [p.name for p in (root / "models").iterdir() if p.name.startswith(".")] == []
+
+
+HOLD_LOCK = """
+import sys, time
+from pathlib import Path
+from qwen_whisper_compat.hub import _locked
+with _locked(Path(sys.argv[1])):
+    print("held", flush=True)
+    time.sleep(120)
+"""
+
+
+def test_a_lock_held_by_another_process_is_waited_for_and_freed_when_that_process_dies(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    lock = tmp_path / "cache" / ".locks" / "model.lock"
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(lock)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        acquired = threading.Event()
+
+        def take() -> None:
+            with hub._locked(lock):
+                acquired.set()
+
+        with caplog.at_level(logging.INFO, logger="qwen_whisper_compat.hub"):
+            waiter = threading.Thread(target=take, daemon=True)
+            waiter.start()
+            assert not acquired.wait(1.5), "taken while another process held it"
+            holder.kill()  # no release: the operating system drops the lock of a dead process
+            assert acquired.wait(30), "a dead process's lock was never freed"
+            waiter.join(timeout=30)
+        assert any(r.getMessage().startswith("waiting for another process") for r in caplog.records)
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)
 
 
 # -------------------------------------------------------------------------------------------- offline
@@ -342,11 +390,11 @@ def test_our_model_folder_is_used_as_is(asr_folder: Path, tmp_path: Path) -> Non
 
 def test_a_folder_with_an_aligner_subfolder(asr_folder: Path, aligner_folder: Path, tmp_path: Path) -> None:
     folder = link_folder(asr_folder, tmp_path / "model")
-    (folder / "aligner").symlink_to(aligner_folder, target_is_directory=True)
+    link(folder / "aligner", aligner_folder)
     resolved = hub.resolve_model(str(folder), download_root=tmp_path / "cache")
-    assert resolved.asr == folder.resolve() and resolved.aligner == aligner_folder.resolve()
+    assert resolved.asr == folder.resolve() and resolved.aligner == (folder / "aligner").resolve()
     assert hub.resolve_model(folder, aligner=False).aligner is None
-    assert hub.resolve_aligner(folder) == aligner_folder.resolve()
+    assert hub.resolve_aligner(folder) == (folder / "aligner").resolve()
     assert hub.resolve_aligner(str(aligner_folder)) == aligner_folder.resolve()
     with pytest.raises(ModelFolderError, match="an aligner model is needed"):
         hub.resolve_aligner(asr_folder)
@@ -358,8 +406,8 @@ def test_an_export_folder_with_the_aligner_beside(asr_folder: Path, aligner_fold
     folder.mkdir()
     for prefix, src in (("qwen3_asr", asr_folder), ("qwen3_aligner", aligner_folder)):
         for part in ("frontend", "backend"):
-            (folder / f"{prefix}_encoder_{part}.fp32.onnx").symlink_to(src / "encoder.fp32.onnx")
-        (folder / f"{prefix}_llm.f32.gguf").symlink_to(src / "decoder.f32.gguf")
+            link(folder / f"{prefix}_encoder_{part}.fp32.onnx", src / "encoder.fp32.onnx")
+        link(folder / f"{prefix}_llm.f32.gguf", src / "decoder.f32.gguf")
     resolved = hub.resolve_model(folder)
     assert resolved.asr == folder.resolve() and resolved.aligner == folder.resolve()
 
@@ -373,7 +421,7 @@ def test_an_official_checkpoint_folder_is_converted_once(
         if p.name == "config.json":
             shutil.copy(p, ckpt / p.name)
         else:
-            (ckpt / p.name).symlink_to(p)
+            link(ckpt / p.name, p)
     root = tmp_path / "cache"
     with caplog.at_level(logging.INFO, logger="qwen_whisper_compat.hub"):
         first = hub.resolve_model(ckpt, download_root=root, precision=F32)

@@ -21,11 +21,13 @@ import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, final
 
 from qwen_whisper_compat.batch.inputs import Input
 from qwen_whisper_compat.errors import BatchError
-from qwen_whisper_compat.filelock import locked
+
+if TYPE_CHECKING:
+    from filelock import BaseFileLock
 
 logger = logging.getLogger("qwen_whisper_compat.batch")
 
@@ -85,6 +87,7 @@ class _Done:
     run: str = ""
 
 
+@final
 class OutputFolder:
     """The output folder of one job, locked for its duration (use as a context manager)."""
 
@@ -94,7 +97,7 @@ class OutputFolder:
         self.run = uuid.uuid4().hex
         self._state = self.root / STATE_DIR
         self._journal: Any = None
-        self._lock: contextlib.ExitStack | None = None
+        self._lock: BaseFileLock | None = None
 
     def __enter__(self) -> OutputFolder:
         try:
@@ -102,15 +105,17 @@ class OutputFolder:
         except OSError as e:
             raise BatchError(f"cannot create the output folder {str(self.root)!r}: {e.strerror or e}; "
                              "pass another --output_dir") from e  # fmt: skip
-        stack = contextlib.ExitStack()
+        from filelock import FileLock, Timeout
+
+        lock = FileLock(self._state / "lock")
         try:
-            stack.enter_context(locked(self._state / "lock", wait=False))
-        except BlockingIOError as e:
+            lock.acquire(timeout=0)
+        except Timeout as e:
             raise BatchError(
                 f"another qwen-whisper-batch job is writing into {str(self.root)!r}; wait for it to finish "
                 "or pass another --output_dir"
             ) from e
-        self._lock = stack
+        self._lock = lock
         self._journal = open(self._state / "journal.jsonl", "a", encoding="utf-8")
         return self
 
@@ -119,7 +124,7 @@ class OutputFolder:
             self._journal.close()
             self._journal = None
         if self._lock is not None:
-            self._lock.close()
+            self._lock.release()
             self._lock = None
 
     # ------------------------------------------------------------------------------------ resuming
