@@ -3,29 +3,40 @@ driven by the official ``openai`` client (``client.realtime.connect``, over ``we
 
 One ``qwen-whisper-server`` process (its console script, the tiny random models through the mirror hub) runs
 for the module with one live session allowed. Transcripts are compared with the live engine in-process
-(``model.stream``) fed the same audio through the same public PCM converter.
+(``model.stream``) fed the same audio decoded independently of the server's PCM converter: the PCM as a WAV
+file through ``load_audio`` (libswresample behind PyAV's decoder, where the server's converter streams it).
+
+The failure tests run the server's application in this process (uvicorn on a loopback port, in a thread)
+around the tiny model, whose live streams can be made to fail as the engine does ("... exceed the context").
+Every wait on a server is bounded.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import logging
+import os
 import socket
+import threading
 import time
+import wave
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import numpy as np
 import openai
 import pytest
+import uvicorn
 import websockets  # the client's transport (a missing one fails here)
 import websockets.exceptions
+from qwc_fixtures import free_port
 
 import qwen_whisper_compat
 from compat_tests.test_openai_server import THREADS, Server, running_server, server_script  # noqa: F401
 from qwen_whisper_compat import load_audio
-from qwen_whisper_compat.pcm import PcmConverter
 
 API_KEY = "sk-test-qwen-whisper-realtime"
 RATE = 24_000
@@ -36,9 +47,16 @@ LIVE = {"threshold": 0.5, "min_silence_seconds": 0.5, "pad_seconds": 0.3}
 #: Every wait on the server is bounded by this.
 TIMEOUT = 60.0
 
+# the openai client opens its websockets connection without a context manager; websockets 17 warns about it
+pytestmark = pytest.mark.filterwarnings("ignore:connect\\(\\) must be used as a context manager:DeprecationWarning")
+
 
 @pytest.fixture(scope="module")
-def server(server_script: Path, model_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:  # noqa: F811
+def server(
+    server_script: Path,  # noqa: F811
+    model_env: dict[str, str],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Server]:
     args = ["--api-key", API_KEY, "--max-live-sessions", "1", "--max-upload-mb", "4", "--threads", str(THREADS)]
     with running_server(server_script, model_env, tmp_path_factory.mktemp("realtime"), args) as server:
         yield server
@@ -55,19 +73,24 @@ def _pieces(pcm: bytes, size: int = PIECE * 2) -> list[bytes]:
     return [pcm[i : i + size] for i in range(0, len(pcm), size)]
 
 
-def _converted(pcm: bytes) -> np.ndarray:
-    """What the server feeds the live engine for ``pcm`` sent in 100 ms pieces."""
-    converter = PcmConverter(RATE)
-    return np.concatenate([converter.convert(p) for p in _pieces(pcm)] + [converter.flush()])
+def _decoded(pcm: bytes, folder: Path) -> np.ndarray:
+    """``pcm`` (PCM16 mono at ``RATE``) at 16 kHz, as a WAV file through ``load_audio``: not the server's code."""
+    path = folder / "sent.wav"
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(RATE)
+        w.writeframes(pcm)
+    return load_audio(path)
 
 
 @pytest.fixture(scope="module")
-def live_reference(under_model_env: Any, jfk_pcm: bytes) -> list[Any]:
+def live_reference(under_model_env: Any, jfk_pcm: bytes, tmp_path_factory: pytest.TempPathFactory) -> list[Any]:
     """The live engine's speech finals for jfk.flac as the server hears it, with the VAD settings above."""
     model = under_model_env(qwen_whisper_compat.load_model, "base", threads=THREADS)
     try:
         with model.stream(language="en", partials=False, **LIVE) as stream:
-            samples = _converted(jfk_pcm)
+            samples = _decoded(jfk_pcm, tmp_path_factory.mktemp("realtime-reference"))
             events = [e for i in range(0, len(samples), 1600) for e in stream.feed(samples[i : i + 1600])]
             events += stream.finish()
     finally:
@@ -96,10 +119,22 @@ def _idle(server: Server) -> dict[str, Any]:
         time.sleep(0.1)
 
 
+def _recv_raw(connection: Any) -> bytes:
+    """The next message the server sent (bounded: ``TimeoutError`` after ``TIMEOUT``). Through the client's
+    WebSocket, since ``connection.recv()`` waits without a bound."""
+    raw: bytes = connection._connection.recv(timeout=TIMEOUT, decode=False)
+    return raw
+
+
 def _recv(connection: Any) -> dict[str, Any]:
     """The next server event as the JSON the server sent."""
-    event: dict[str, Any] = json.loads(connection.recv_bytes())
+    event: dict[str, Any] = json.loads(_recv_raw(connection))
     return event
+
+
+def _parsed(connection: Any) -> Any:
+    """The next server event parsed by the client into its own types (``connection.recv()``, bounded)."""
+    return connection.parse_event(_recv_raw(connection))
 
 
 def _until(connection: Any, kind: str) -> list[dict[str, Any]]:
@@ -134,12 +169,12 @@ def _stream_jfk(server: Server, jfk_pcm: bytes, delay: str | None, pace: float |
     """Stream jfk.flac with server VAD (``pace``: times real time, ``None``: as fast as it goes), commit the
     last segment, and return every server event the client parsed, up to the barrier (``cleared``)."""
     with _connect(server) as connection:
-        created = connection.recv()  # parsed by the client into its own types
+        created = _parsed(connection)  # parsed by the client into its own types
         assert created.type == "session.created" and created.session.type == "transcription"
         update = _session_update(VAD)
         update["session"]["audio"]["input"]["transcription"]["delay"] = delay
         connection.send(update)
-        updated = connection.recv()
+        updated = _parsed(connection)
         assert updated.type == "session.updated"
         assert updated.session.audio.input.format.rate == RATE
         assert updated.session.audio.input.turn_detection.type == "server_vad"
@@ -154,7 +189,7 @@ def _stream_jfk(server: Server, jfk_pcm: bytes, delay: str | None, pace: float |
         deadline = time.monotonic() + TIMEOUT
         while not events or events[-1].type != "input_audio_buffer.cleared":
             assert time.monotonic() < deadline
-            events.append(connection.recv())
+            events.append(_parsed(connection))
     assert not [e for e in events if e.type == "error"], events
     return events
 
@@ -323,8 +358,7 @@ def test_session_limit_and_a_client_that_vanishes(server: Server, jfk_pcm: bytes
         raw = first._connection.socket
         raw.shutdown(socket.SHUT_RDWR)  # vanish: no close handshake
         raw.close()
-    health = _idle(server)
-    assert health["models_in_memory"] == 1
+    _idle(server)
     with _connect(server) as third:
         third.send(_session_update(None))
         _until(third, "session.updated")
@@ -345,4 +379,122 @@ def test_http_and_realtime_share_one_model(server: Server, shared_audio: Path, j
         events = _until(connection, "conversation.item.input_audio_transcription.completed")
         health = server.get("/health")[1]
     assert text and events[-1]["transcript"]
-    assert health["models_in_memory"] == 1 and health["live_sessions"] == 1
+    assert health["live_sessions"] == 1 and health["transcriptions"] >= 1
+    assert server.log_text().count("loaded model base") == 1
+
+
+# ------------------------------------------------------------------------------------------------- failures
+class _Faults:
+    """What the in-process server's live streams do wrong: the next ``feeds`` calls of ``feed`` raise the
+    engine's context error (any stream of the model)."""
+
+    def __init__(self) -> None:
+        self.feeds = 0
+        self.lock = threading.Lock()
+
+    def take(self) -> bool:
+        with self.lock:
+            if self.feeds <= 0:
+                return False
+            self.feeds -= 1
+            return True
+
+
+@pytest.fixture(scope="module")
+def in_process(server_script: Path, under_model_env: Any) -> Iterator[tuple[Server, _Faults]]:  # noqa: F811
+    """The server's application around the tiny model in this process, on a loopback port (uvicorn in a thread),
+    with no API key and one live session; its streams fail on demand (:class:`_Faults`)."""
+    from qwen_whisper_server.app import ServerOptions, create_app
+
+    model = under_model_env(qwen_whisper_compat.load_model, "base", threads=THREADS, aligner=False)
+    faults = _Faults()
+    real_stream = model.stream
+
+    def stream(*args: Any, **kwargs: Any) -> Any:
+        opened = real_stream(*args, **kwargs)
+        feed = opened.feed
+
+        def failing_feed(samples: np.ndarray) -> Any:
+            if faults.take():  # what GGUFDecoder.generate raises for a prompt that outgrows the context
+                raise ValueError("2100 prompt + 448 new tokens exceed the context of 2048")
+            return feed(samples)
+
+        opened.feed = failing_feed
+        return opened
+
+    port = free_port()
+    app = create_app(model, ServerOptions(model_id="base", max_live_sessions=1))
+    uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, ws="websockets-sansio"))
+    thread = threading.Thread(target=uv.run, name="in-process server")
+    with mock.patch.object(model, "stream", stream):
+        thread.start()
+        try:
+            deadline = time.monotonic() + TIMEOUT
+            while not uv.started:
+                assert thread.is_alive() and time.monotonic() < deadline, "the in-process server did not start"
+                time.sleep(0.05)
+            yield Server(None, port, Path(os.devnull)), faults  # type: ignore[arg-type]
+        finally:
+            uv.should_exit = True
+            thread.join(TIMEOUT)
+            model.close()
+    assert not thread.is_alive()
+
+
+def test_a_failing_step_is_an_error_event_and_the_session_goes_on(
+    in_process: tuple[Server, _Faults], jfk_pcm: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The live stream raises (a ``ValueError``, not one of the package's errors) on its first step: the client
+    gets an ``error`` event saying so, the server logs it with its traceback, and the same connection then
+    transcribes the next audio it commits."""
+    server, faults = in_process
+    _idle(server)
+    faults.feeds = 1
+    with caplog.at_level(logging.ERROR, logger="qwen_whisper_server"), _connect(server) as connection:
+        _until(connection, "session.created")
+        connection.send(_session_update(None))
+        _until(connection, "session.updated")
+        _send_audio(connection, jfk_pcm[: PIECE * 2])  # 100 ms: the step that fails
+        failed = _until(connection, "error")
+        _send_audio(connection, jfk_pcm[RATE * 2 : RATE * 2 * 3])  # 2 s more: a new stream
+        connection.input_audio_buffer.commit()
+        after = _until(connection, "conversation.item.input_audio_transcription.completed")
+    error = _errors(failed)[0]
+    assert (error["type"], error["code"]) == ("server_error", "transcription_failed")
+    assert "ValueError" in error["message"] and "exceed the context" in error["message"]
+    assert not _errors(after) and after[-1]["transcript"]
+    assert after[-1]["usage"]["seconds"] == pytest.approx(2.0, abs=0.01), "the failed step's audio was dropped"
+    logged = [r for r in caplog.records if "transcription failed" in r.getMessage()]
+    assert logged and logged[0].exc_info is not None and logged[0].exc_info[0] is ValueError
+    assert faults.feeds == 0
+
+
+def test_a_session_whose_processing_stops_is_closed_with_1011(
+    in_process: tuple[Server, _Faults], jfk_pcm: bytes
+) -> None:
+    """Should reporting a failure fail too, the processing of the session stops: the client gets an ``error``
+    event and the close code 1011 (not a session that hangs), and the next connection is served."""
+    from qwen_whisper_server.realtime_connection import Connection
+
+    server, faults = in_process
+    _idle(server)
+    faults.feeds = 1
+    failing_report = mock.patch.object(Connection, "_failed", side_effect=RuntimeError("reporting failed too"))
+    with failing_report, _connect(server) as connection:
+        _until(connection, "session.created")
+        connection.send(_session_update(None))
+        _until(connection, "session.updated")
+        _send_audio(connection, jfk_pcm[: PIECE * 2])
+        events = _until(connection, "error")
+        with pytest.raises(websockets.exceptions.ConnectionClosed) as closed:
+            _recv(connection)
+    error = _errors(events)[0]
+    assert (error["type"], error["code"]) == ("server_error", "internal_error") and "RuntimeError" in error["message"]
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1011
+    _idle(server)
+    with _connect(server) as connection:
+        connection.send(_session_update(None))
+        _until(connection, "session.updated")
+        _send_audio(connection, jfk_pcm[: RATE * 2 * 2])
+        connection.input_audio_buffer.commit()
+        assert _until(connection, "conversation.item.input_audio_transcription.completed")[-1]["transcript"]

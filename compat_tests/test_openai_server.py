@@ -1,9 +1,11 @@
 """The OpenAI-compatible server (adapters/openai-server), installed as a user would and driven over loopback by
-the official ``openai`` client: every response format, concurrency, bad uploads, the API key.
+the official ``openai`` client: every response format, concurrency, bad uploads, the API key, and the port
+answering 503 while the model loads.
 
 One server runs for the module, in a subprocess (its ``qwen-whisper-server`` console script) with ``--model
 base``, which the ``model_env`` fixture resolves to the tiny random models; answers are compared with the same
-model in-process.
+model in-process. The loading tests start servers of their own whose model load waits for the test
+(tests/gated_source.py, a model-source plugin).
 """
 
 from __future__ import annotations
@@ -15,20 +17,23 @@ import os
 import subprocess
 import sys
 import threading
+import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import multipart  # noqa: F401  (the server's dependencies: imported so a missing one fails here, not in a subprocess)
 import numpy as np
 import openai
 import pytest
+import python_multipart  # noqa: F401  (the server's dependencies: imported so a missing one fails here, not in a subprocess)
 import srt
 import starlette  # noqa: F401
 import uvicorn  # noqa: F401
+import websockets.exceptions
+from gated_source import plugin_env
 from qwc_fixtures import free_port, install_distribution, server_process
 
 import qwen_whisper_compat
@@ -299,9 +304,87 @@ def test_one_model_in_memory(server: Server, clip: tuple[str, bytes, str]) -> No
             model="whisper-1", file=clip, language="en", temperature=TEMPERATURE, response_format=response_format
         )
     status, health = server.get("/health")
-    assert status == 200 and health["models_in_memory"] == 1, health
+    assert status == 200 and health["status"] == "ok", health
     assert health["transcriptions"] >= 10 and health["running"] == health["waiting"] == 0, health
     assert server.log_text().count("loaded model base") == 1
+
+
+# ------------------------------------------------------------------------------------------------- loading
+@pytest.fixture
+def gated(
+    model_env: dict[str, str], converted: Callable[..., Path], asr_ckpt: Path, tmp_path: Path
+) -> tuple[dict[str, str], Path, Path]:
+    """The environment in which ``--model gated`` loads the tiny model once the gate file is written, the gate,
+    and the model folder."""
+    folder = converted(asr_ckpt)
+    gate = tmp_path / "gate"
+    return {**model_env, **plugin_env(tmp_path / "plugin", folder, gate)}, gate, folder
+
+
+def _gated_server(script: Path, env: dict[str, str], log: Path) -> Any:
+    port = free_port()
+    command = [str(script), "--model", "gated", "--aligner", "none", "--port", str(port), "--api-key", API_KEY,
+               "--threads", str(THREADS)]  # fmt: skip
+    # ready as soon as the port answers: the model is still waiting for its gate
+    return port, server_process(command, env, log, lambda: _get(port, "/health")[0] == 503)
+
+
+def test_the_port_answers_503_while_the_model_loads(
+    server_script: Path, gated: tuple[dict[str, str], Path, Path], under_model_env: Any, clip: tuple[str, bytes, str],
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    env, gate, folder = gated
+    port, running = _gated_server(server_script, env, tmp_path / "server.log")
+    with running as process:
+        server = Server(process, port, tmp_path / "server.log")
+        assert server.get("/health") == (503, {"status": "loading", "model": "gated"})
+        client = server.client()
+        with pytest.raises(openai.InternalServerError) as caught:
+            client.audio.transcriptions.create(model="whisper-1", file=clip, language="en")
+        assert caught.value.status_code == 503 and caught.value.response.headers["retry-after"] == "5"
+        error = _error_of(caught.value)
+        assert (error["type"], error["code"]) == ("server_error", "model_loading") and "loading" in error["message"]
+        with pytest.raises(openai.InternalServerError):
+            client.models.list()
+        with pytest.raises(openai.AuthenticationError):  # the key is checked first
+            server.client(api_key="sk-wrong").models.list()
+        with client.realtime.connect(extra_query={"intent": "transcription"}) as connection:
+            event = json.loads(connection._connection.recv(timeout=60, decode=False))
+            with pytest.raises(websockets.exceptions.ConnectionClosed) as closed:
+                connection._connection.recv(timeout=60)
+        assert event["type"] == "error" and event["error"]["code"] == "model_loading"
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013  # try again later
+        assert "; ready" not in server.log_text()
+
+        gate.write_text("go")
+        deadline = time.monotonic() + 120
+        while (health := server.get("/health"))[0] != 200:
+            assert time.monotonic() < deadline, server.log_text()
+            time.sleep(0.2)
+        assert health[1]["status"] == "ok" and health[1]["model"] == "gated"
+        text = client.audio.transcriptions.create(model="whisper-1", file=clip, language="en", temperature=TEMPERATURE)
+        log = server.log_text()
+    model = under_model_env(qwen_whisper_compat.load_model, str(folder), aligner=False, threads=THREADS)
+    try:
+        expected = model.transcribe(clip[1], language="en", temperature=TEMPERATURE)["text"].strip()
+    finally:
+        model.close()
+    assert text.text == expected and expected
+    listening, loaded, ready = log.index("listening at"), log.index("loaded model gated"), log.index("; ready")
+    assert listening < loaded < ready, log
+
+
+def test_a_model_that_fails_to_load_is_logged_and_the_server_exits_1(
+    server_script: Path, gated: tuple[dict[str, str], Path, Path], tmp_path: Path
+) -> None:
+    env, gate, _ = gated
+    _, running = _gated_server(server_script, env, tmp_path / "server.log")
+    with running as process:
+        gate.write_text("fail")
+        assert process.wait(timeout=60) == 1
+    log = (tmp_path / "server.log").read_text(encoding="utf-8")
+    assert "cannot load model 'gated'" in log and "the test's gate says this load fails" in log, log
+    assert "Traceback" not in log and "; ready" not in log
 
 
 def _post_chunked(server: Server, path: str, chunks: list[bytes]) -> tuple[int, dict[str, Any]]:

@@ -132,6 +132,8 @@ class BackgroundModel(Generic[M]):
             self.future.result().close()
 
     def _run(self, on_done: Callable[[BackgroundModel[M]], None] | None) -> None:
+        if not self.future.set_running_or_notify_cancel():  # from now on nobody can cancel it (nor the load)
+            return
         start = time.perf_counter()
         try:
             model = self._load()

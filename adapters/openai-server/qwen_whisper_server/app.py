@@ -2,20 +2,23 @@
 transcription WebSocket ``/v1/realtime`` on one shared model.
 
 This module owns HTTP: routing, the API key, the upload limit, status codes and OpenAI's error shape. The
-model is passed in (no module globals); inference runs in :class:`~.worker.Worker`'s single thread, for the
-HTTP requests and the live sessions (:mod:`.realtime`) alike.
+model is passed in, loaded or still loading (no module globals): while it loads, ``/health`` answers 503
+``{"status": "loading"}`` and every ``/v1`` request (after its API key is checked) a 503 in OpenAI's error shape
+(code ``model_loading``). Inference runs on one model thread (:class:`qwen_whisper_compat.serving.Admission`):
+the HTTP transcriptions one at a time behind a bounded queue, the live sessions' steps (:mod:`.realtime`) in
+turn with them without taking a queue slot.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import hmac
 import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.datastructures import UploadFile
@@ -25,7 +28,10 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import Message, Receive
 
-from qwen_whisper_compat import AudioLoadError, UnsupportedOptionError, Whisper
+from qwen_whisper_compat import AudioLoadError, UnsupportedOptionError, Whisper, load_audio
+from qwen_whisper_compat.audio import SAMPLE_RATE
+from qwen_whisper_compat.results import ResultDict
+from qwen_whisper_compat.serving import Admission, BackgroundModel, ModelLoading, QueueFull
 from qwen_whisper_server.realtime import RealtimeHub, RealtimeOptions
 from qwen_whisper_server.schema import (
     ModelCard,
@@ -37,7 +43,6 @@ from qwen_whisper_server.schema import (
     subtitles,
     verbose_json,
 )
-from qwen_whisper_server.worker import QueueFull, Worker
 
 logger = logging.getLogger("qwen_whisper_server.app")
 
@@ -45,6 +50,8 @@ logger = logging.getLogger("qwen_whisper_server.app")
 #: client sees our error response rather than a connection reset.
 DRAIN_BYTES = 16 * 1024 * 1024
 DRAIN_SECONDS = 10.0
+#: Retry-After (seconds) of the 503 answered while the model loads.
+LOADING_RETRY_SECONDS = 5
 
 
 @dataclass(frozen=True)
@@ -64,19 +71,21 @@ class ServerOptions:
     max_live_sessions: int = 2
 
 
-def create_app(model: Whisper, options: ServerOptions) -> Starlette:
+def create_app(model: Whisper | BackgroundModel[Whisper], options: ServerOptions) -> Starlette:
     """The ASGI application serving ``model``; the caller keeps the model and closes it after the server stops.
 
     Args:
-        model: A model from :func:`qwen_whisper_compat.load_model`, shared by all requests.
+        model: A model from :func:`qwen_whisper_compat.load_model`, shared by all requests, or one still
+            loading (the server answers 503 until it is loaded).
         options: Queue depth, upload limit, API key and the listed model id.
     """
-    api = _Api(model, options)
+    loading = model if isinstance(model, BackgroundModel) else BackgroundModel.loaded(model, options.model_id)
+    api = _Api(loading, options)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
-        await asyncio.to_thread(api.worker.close)
+        await asyncio.to_thread(api.admission.close)
 
     app = Starlette(
         routes=[
@@ -90,7 +99,7 @@ def create_app(model: Whisper, options: ServerOptions) -> Starlette:
         exception_handlers={HTTPException: _http_error, Exception: _server_error},
         lifespan=lifespan,
     )
-    app.state.worker = api.worker
+    app.state.admission = api.admission
     return app
 
 
@@ -138,21 +147,34 @@ class _LimitedBody:
 
 
 class _Api:
-    """The endpoints, sharing one model, one :class:`Worker` and the options."""
+    """The endpoints, sharing one model, one :class:`~qwen_whisper_compat.serving.Admission` and the options."""
 
-    def __init__(self, model: Whisper, options: ServerOptions) -> None:
-        self.model = model
+    def __init__(self, model: BackgroundModel[Whisper], options: ServerOptions) -> None:
+        self.loading = model
         self.options = options
-        self.worker = Worker(model, options.max_queue)
+        self.admission = Admission(options.max_queue, name="qwen-whisper-server")
         self.created = int(time.time())
-        self.realtime = RealtimeHub(model, self.worker, options.model_id, options.api_key, RealtimeOptions(
+        self.realtime = RealtimeHub(model, self.admission, options.model_id, options.api_key, RealtimeOptions(
             max_sessions=options.max_live_sessions, max_buffer_bytes=options.max_upload_bytes))  # fmt: skip
+
+    def _model(self, request: Request) -> Whisper:
+        """The model, once the request's API key is checked.
+
+        Raises:
+            RequestError: 401 for a missing or wrong key; 503 while the model loads (or when it failed to).
+        """
+        self._authorize(request)
+        try:
+            return self.loading.model
+        except ModelLoading as e:
+            raise RequestError(503, f"{e}.", kind="server_error", code="model_loading",
+                               headers={"Retry-After": str(LOADING_RETRY_SECONDS)}) from e  # fmt: skip
 
     async def transcriptions(self, request: Request) -> Response:
         """``POST /v1/audio/transcriptions``."""
         body = _LimitedBody(request.receive, self.options.max_upload_bytes)
         try:
-            self._authorize(request)
+            model = self._model(request)
             declared = request.headers.get("content-length", "")
             if declared.isdigit() and int(declared) > self.options.max_upload_bytes:
                 raise UploadTooLarge(self.options.max_upload_bytes, int(declared), "declared")
@@ -164,7 +186,7 @@ class _Api:
                 fields = {k: v for k, v in form.multi_items() if isinstance(v, str)}
                 granularities = [v for v in form.getlist("timestamp_granularities[]") if isinstance(v, str)]
                 params = parse_request(fields, granularities or ["segment"])
-                return await self._transcribe(upload, params)
+                return await self._transcribe(model, upload, params)
         except RequestError as e:
             await body.discard_rest()
             logger.info("refused a transcription request: %d %s", e.status, e.message)
@@ -173,14 +195,14 @@ class _Api:
             logger.info("the client went away during the upload")
             return Response(status_code=400)
 
-    async def _transcribe(self, upload: UploadFile, params: TranscriptionRequest) -> Response:
+    async def _transcribe(self, model: Whisper, upload: UploadFile, params: TranscriptionRequest) -> Response:
         if upload.size == 0:
             raise RequestError(400, f"the audio file {upload.filename!r} is empty", param="file", code="invalid_value")
-        if params.words and not self.model.has_aligner:
+        if params.words and not model.has_aligner:
             raise RequestError(400, "word timestamps need the forced aligner, which this server was started without",
                                param="timestamp_granularities[]", code="unsupported_value")  # fmt: skip
         try:
-            result, duration = await self.worker.transcribe(upload.file, params)
+            result, duration = await self.admission.submit(lambda: _transcription_job(model, upload.file, params))
         except QueueFull as e:
             raise RequestError(503, "The server is busy transcribing other requests; retry later.",
                                kind="server_error", code="server_busy",
@@ -203,7 +225,7 @@ class _Api:
         """``POST /v1/audio/translations``: refused, Qwen3-ASR does not translate."""
         body = _LimitedBody(request.receive, self.options.max_upload_bytes)
         try:
-            self._authorize(request)
+            self._model(request)
             raise RequestError(400, "Translation is not supported: Qwen3-ASR transcribes speech in its own "
                                "language. Use /v1/audio/transcriptions.", code="unsupported_endpoint")  # fmt: skip
         except RequestError as e:
@@ -213,7 +235,7 @@ class _Api:
     async def models(self, request: Request) -> Response:
         """``GET /v1/models``: the one model this server holds."""
         try:
-            self._authorize(request)
+            self._model(request)
         except RequestError as e:
             return _error(e)
         listing: ModelList = {"object": "list", "data": [self._card()]}
@@ -222,7 +244,7 @@ class _Api:
     async def model_card(self, request: Request) -> Response:
         """``GET /v1/models/{model}``."""
         try:
-            self._authorize(request)
+            self._model(request)
             wanted = request.path_params["model"]
             if wanted != self.options.model_id:
                 raise RequestError(404, f"The model {wanted!r} does not exist; this server serves "
@@ -232,16 +254,20 @@ class _Api:
         return JSONResponse(self._card())
 
     async def health(self, request: Request) -> Response:
-        """``GET /health`` (no API key): liveness, the queue, and how many models the process holds."""
+        """``GET /health`` (no API key): 503 ``{"status": "loading"}`` (or ``"failed"``) until the model is
+        loaded, then 200 ``{"status": "ok"}`` with the queue and the live sessions."""
+        state = self.loading.state
+        if state != "ready":
+            return JSONResponse({"status": state, "model": self.options.model_id}, status_code=503,
+                                headers={"Retry-After": str(LOADING_RETRY_SECONDS)})  # fmt: skip
+        admission = self.admission
         return JSONResponse({
             "status": "ok",
             "model": self.options.model_id,
-            # counted from the garbage collector's view of the process, not from our own bookkeeping
-            "models_in_memory": sum(isinstance(o, Whisper) for o in gc.get_objects()),
-            "transcriptions": self.worker.completed,
-            "running": self.worker.running,
-            "waiting": self.worker.waiting,
-            "max_queue": self.worker.max_queue,
+            "transcriptions": admission.completed,
+            "running": admission.running,
+            "waiting": admission.waiting,
+            "max_queue": admission.max_queue,
             "live_sessions": self.realtime.active,
             "max_live_sessions": self.realtime.options.max_sessions,
         })  # fmt: skip
@@ -260,6 +286,20 @@ class _Api:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), key.encode()):
             raise RequestError(401, "Incorrect API key provided.", code="invalid_api_key")
+
+
+def _transcription_job(model: Whisper, audio: Any, request: TranscriptionRequest) -> tuple[ResultDict, float]:
+    """On the model thread: decode ``audio`` (bytes or a binary file object) and transcribe it; the result and
+    the audio's duration in seconds."""
+    samples = load_audio(audio)
+    duration = len(samples) / SAMPLE_RATE
+    start = time.perf_counter()
+    result = model.transcribe(samples, **request.transcribe_options())
+    logger.info(
+        "transcribed %.1f s of audio in %.2f s (%s, %d segments)",
+        duration, time.perf_counter() - start, request.response_format, len(result["segments"]),
+    )  # fmt: skip
+    return result, duration
 
 
 def _error(e: RequestError) -> JSONResponse:

@@ -1,19 +1,21 @@
-"""``qwen-whisper-server``: load one model, then serve it with uvicorn until interrupted.
+"""``qwen-whisper-server``: bind the port, load one model behind it, then serve it with uvicorn until interrupted.
 
 This module owns the command line, logging setup and the model's lifetime; it never prints (the startup
-banner and every message go through ``logging``).
+banner and every message go through ``logging``). The port is bound before the model loads, so that a first
+run that downloads and converts a checkpoint answers 503 ("loading") rather than looking like a dead port;
+"ready" is logged once both are done. A model that cannot be loaded is logged and the process exits with 1.
 """
 
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import logging
 import os
 from collections.abc import Sequence
 
 import qwen_whisper_compat
-from qwen_whisper_compat import QwenWhisperError
+from qwen_whisper_compat import QwenWhisperError, Whisper
+from qwen_whisper_compat.serving import BackgroundModel, is_loopback
 from qwen_whisper_server import __version__
 from qwen_whisper_server.app import ServerOptions, create_app
 
@@ -56,11 +58,19 @@ def build_parser() -> argparse.ArgumentParser:
         default=8,
         help="requests that may wait behind the running transcription; more get 503 + Retry-After",
     )
-    p.add_argument("--max-upload-mb", type=float, default=25.0,
-                   help="largest request body in MiB (larger get 413), and the most audio a realtime session may "
-                   "have sent that is not transcribed yet")
-    p.add_argument("--max-live-sessions", type=int, default=2,
-                   help="realtime transcription sessions (/v1/realtime) at once; one more gets an error event")
+    p.add_argument(
+        "--max-upload-mb",
+        type=float,
+        default=25.0,
+        help="largest request body in MiB (larger get 413), and the most audio a realtime session may "
+        "have sent that is not transcribed yet",
+    )
+    p.add_argument(
+        "--max-live-sessions",
+        type=int,
+        default=2,
+        help="realtime transcription sessions (/v1/realtime) at once; one more gets an error event",
+    )
     p.add_argument("--model-id", default=None, help="the id GET /v1/models lists (default: --model)")
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -68,7 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the server; returns the exit status (1 when the model cannot be loaded)."""
+    """Run the server: bind the port, then load the model while answering 503; returns the exit status (1 when
+    the model cannot be loaded)."""
     import uvicorn
 
     parser = build_parser()
@@ -82,16 +93,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     api_key = args.api_key or os.environ.get(API_KEY_ENV) or None
     aligner: str | bool | None = False if (args.aligner or "").lower() == "none" else args.aligner
-
-    try:
-        model = qwen_whisper_compat.load_model(
-            args.model, device=None if args.device == "auto" else args.device, aligner=aligner, threads=args.threads
-        )
-    except QwenWhisperError as e:
-        logger.error("cannot load model %r: %s", args.model, e)
-        return 1
-    logger.info("loaded model %s on %s (%s)", args.model, model.device,
-                "with the forced aligner" if model.has_aligner else "no aligner: no word timestamps")  # fmt: skip
     options = ServerOptions(
         model_id=args.model_id or args.model,
         max_queue=args.max_queue,
@@ -99,27 +100,43 @@ def main(argv: Sequence[str] | None = None) -> int:
         api_key=api_key,
         max_live_sessions=args.max_live_sessions,
     )
-    if not _is_loopback(args.host) and api_key is None:
+    loading = BackgroundModel(lambda: qwen_whisper_compat.load_model(
+        args.model, device=None if args.device == "auto" else args.device, aligner=aligner, threads=args.threads,
+    ), args.model)  # fmt: skip
+    config = uvicorn.Config(create_app(loading, options), host=args.host, port=args.port, log_config=None,
+                            log_level=args.log_level, ws="websockets-sansio",
+                            ws_max_size=options.max_upload_bytes * 2)  # fmt: skip
+    server = uvicorn.Server(config)
+    sock = config.bind_socket()  # logs and exits when the address is taken
+    sock.listen(config.backlog)  # connections wait in the backlog until the loop serves them, not refused
+    if not is_loopback(args.host) and api_key is None:
         logger.warning("listening on %s without an API key: anyone who can reach it can use it", args.host)
-    logger.info(
-        "qwen-whisper-server %s: serving %s at http://%s:%d/v1 and ws://%s:%d/v1/realtime (queue %d, uploads up "
-        "to %g MiB, %d live sessions, %s)",
-        __version__, options.model_id, args.host, args.port, args.host, args.port, options.max_queue,
-        args.max_upload_mb, options.max_live_sessions,
-        "API key required" if api_key else "no API key",
-    )  # fmt: skip
+    where = f"http://{args.host}:{args.port}/v1 and ws://{args.host}:{args.port}/v1/realtime"
+    logger.info("qwen-whisper-server %s: listening at %s; loading model %s (503 until it is loaded)", __version__,
+                where, args.model)  # fmt: skip
+
+    def loaded(done: BackgroundModel[Whisper]) -> None:
+        if done.error is not None:
+            _log_load_error(args.model, done.error)
+            server.should_exit = True  # uvicorn's main loop stops within a tick; main() then returns 1
+            return
+        model = done.model
+        logger.info("loaded model %s on %s (%s)", args.model, model.device,
+                    "with the forced aligner" if model.has_aligner else "no aligner: no word timestamps")  # fmt: skip
+        logger.info("qwen-whisper-server %s: serving %s at %s (queue %d, uploads up to %g MiB, %d live sessions, "
+                    "%s); ready", __version__, options.model_id, where, options.max_queue, args.max_upload_mb,
+                    options.max_live_sessions, "API key required" if api_key else "no API key")  # fmt: skip
+
+    loading.start(loaded)
     try:
-        uvicorn.run(create_app(model, options), host=args.host, port=args.port, log_config=None,
-                    log_level=args.log_level, ws="websockets-sansio", ws_max_size=options.max_upload_bytes * 2)  # fmt: skip
+        server.run(sockets=[sock])
     finally:
-        model.close()
-    return 0
+        loading.close()
+    return 1 if loading.state == "failed" else 0
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+def _log_load_error(name: str, error: BaseException) -> None:
+    if isinstance(error, QwenWhisperError):
+        logger.error("cannot load model %r: %s", name, error)
+    else:  # not one of ours: a bug or the machine (memory, disk); its traceback helps
+        logger.error("cannot load model %r: %s: %s", name, type(error).__name__, error, exc_info=error)

@@ -13,6 +13,9 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from qwen_whisper_compat import UnsupportedOptionError
+from qwen_whisper_compat.tokenizer import to_language_code
+
 #: Sample rate of PCM16 in OpenAI's API (G.711 is 8 kHz).
 OPENAI_PCM_RATE = 24_000
 G711_RATE = 8_000
@@ -194,13 +197,14 @@ def _transcription(value: Any, where: str, languages: Collection[str], eid: str 
                             event_id=eid)  # fmt: skip
     language = value.get("language") or None
     if language is not None:
-        if not isinstance(language, str) or language.lower() not in languages:
+        try:
+            language = to_language_code(language, languages)
+        except UnsupportedOptionError as e:
             raise ProtocolError(
-                f"Invalid value: {language!r}. This model transcribes the languages "
-                f"{', '.join(sorted(languages))} (ISO-639-1 codes), or leave 'language' out to detect it.",
+                f"Invalid value: {language!r}. This model transcribes the languages {', '.join(sorted(languages))} "
+                "(ISO-639-1 codes; tags such as 'en-US' work too), or leave 'language' out to detect it.",
                 param=f"{where}.language", event_id=eid,
-            )  # fmt: skip
-        language = language.lower()
+            ) from e  # fmt: skip
     prompt = value.get("prompt") or ""
     if not isinstance(prompt, str):
         raise ProtocolError(f"Invalid type for '{where}.prompt': expected a string.", code="invalid_type",
