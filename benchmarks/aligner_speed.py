@@ -23,7 +23,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from engine_speed import CACHE, RESULTS, peak_rss_mib, run_child, speech  # noqa: E402
+from harness import CACHE, RESULTS, peak_rss_mib, run_child, speech
 
 CONFIGS = {"q8_0/int8": ("int8", "q8_0"), "q4_k/int8": ("int8", "q4_k"), "q8_0/fp32": ("fp32", "q8_0")}
 WORDS = ("and so my fellow americans ask not what your country can do for you ask what you can do for your "

@@ -59,7 +59,7 @@ def model_folder() -> Path:
 
 
 def write_corpus(folder: Path, files: int, seconds: float) -> list[Path]:
-    from engine_speed import speech
+    from harness import speech
 
     audio = speech(files * seconds + 7.0)
     paths = []
@@ -153,12 +153,12 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "batch_corpus.json").write_text(json.dumps({"meta": meta, "rows": sides}, indent=2) + "\n")
     lines = [
-        f"0.6B shape, q8_0/int8, {args.files} files x {args.seconds:.0f} s of speech, {args.cpus} CPUs, "
-        f"{TOKENS_PER_SECOND} tokens per audio second forced; wall time of the whole command (model loads and "
-        "Ray start included).",
+        (f"0.6B shape, q8_0/int8, {args.files} files x {args.seconds:.0f} s of speech, {args.cpus} CPUs, "
+         f"{TOKENS_PER_SECOND} tokens per audio second forced; wall time of the whole command (model loads and "
+         "Ray start included)."),
         "",
-        "| side | workers | nodes used | wall s | busy s per worker | files/min | audio s/s | vs qwen-whisper "
-        "| srt as qwen-whisper's |",
+        ("| side | workers | nodes used | wall s | busy s per worker | files/min | audio s/s | vs qwen-whisper "
+         "| srt as qwen-whisper's |"),
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in sides:

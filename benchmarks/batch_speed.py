@@ -23,7 +23,7 @@ RESULTS = HERE / "results"
 
 
 def run_one(folder: str, seconds: float, threads: int, batch: int) -> dict[str, float]:
-    from engine_speed import options, peak_rss_mib, speech
+    from harness import options, peak_rss_mib, speech
 
     from qwen_whisper_compat.engine.pipeline import Transcriber
 
@@ -59,7 +59,7 @@ def main() -> None:
         print(json.dumps(run_one(args.child[0], args.seconds, args.threads, int(args.child[1]))))
         return
 
-    from engine_speed import prepare
+    from harness import prepare
 
     _, folders = prepare("0.6b")
     folder = str(folders["q8_0/int8"])
@@ -78,8 +78,8 @@ def main() -> None:
     meta = {"size": "0.6b", "precision": "q8_0/int8", "seconds": args.seconds, "threads": args.threads}
     (RESULTS / "batch_speed.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
     lines = [
-        f"0.6B shape, q8_0/int8, {args.seconds:.0f} s of speech in 30 s chunks, {args.threads} threads, "
-        "4 tokens per audio second forced.",
+        (f"0.6B shape, q8_0/int8, {args.seconds:.0f} s of speech in 30 s chunks, {args.threads} threads, "
+         "4 tokens per audio second forced."),
         "",
         "| mode | wall s | RTF | decode tok/s | speed-up | peak RSS MiB |",
         "|---|---|---|---|---|---|",

@@ -37,7 +37,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "tests"))
 
 from decoder_quant import TYPES, llama_quantize
-from engine_speed import AUDIO, CACHE, write_results
+from harness import AUDIO, CACHE, write_results
 
 STEPS = 32
 CONVERTED = ("f32", "f16", "q8_0", "q4_k")  # what our converter writes itself

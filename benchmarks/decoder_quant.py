@@ -27,7 +27,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from engine_speed import CACHE, alternated_runs, medians, peak_rss_mib, prepare_one, run_child, write_results
+from harness import CACHE, alternated_runs, medians, peak_rss_mib, prepare_one, run_child, write_results
 
 #: Our name -> llama.cpp file type.
 TYPES = {

@@ -30,7 +30,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from aligner_speed import prepare as prepare_aligner
-from engine_speed import (
+from harness import (
     CONFIGS,
     TOKENS_PER_SECOND,
     alternated_runs,

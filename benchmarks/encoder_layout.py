@@ -24,7 +24,7 @@ import onnx
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from realshape import write_encoder_checkpoint  # noqa: E402
+from realshape import write_encoder_checkpoint
 
 RESULTS = HERE / "results"
 

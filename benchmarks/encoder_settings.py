@@ -22,7 +22,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from engine_speed import CACHE, alternated_runs, medians, peak_rss_mib, prepare_one, run_child, speech, write_results
+from harness import CACHE, alternated_runs, medians, peak_rss_mib, prepare_one, run_child, speech, write_results
 
 #: name -> (intra-op threads, session config entries, graph optimization level, sequential execution)
 SETTINGS: dict[str, tuple[int, dict[str, str], str, bool]] = {

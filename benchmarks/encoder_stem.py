@@ -29,7 +29,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from encoder_settings import SECONDS, run
-from engine_speed import CACHE, alternated_runs, medians, prepare_one, run_child, speech, write_results
+from harness import CACHE, alternated_runs, medians, prepare_one, run_child, speech, write_results
 from int8_weights import cosine
 
 VARIANTS = ("fp32", "int8 (MatMul)", "int8 (MatMul + Conv)")

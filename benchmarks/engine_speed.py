@@ -14,83 +14,23 @@ speech from tests/data/audio, each configuration runs in a fresh process (peak R
 * official: ``qwen-asr``'s processor and ``generate`` (fp32, the transformers backend) on the same
   checkpoint, the same chunks and the same forced token count.
 
-Writes benchmarks/results/engine_speed.{json,md}.
+Writes benchmarks/results/engine_speed.{json,md}. The helpers it shares with the other benchmarks are in
+harness.py.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
 
 import numpy as np
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-RESULTS = HERE / "results"
-CACHE = RESULTS / "cache"
-AUDIO = HERE.parent / "tests" / "data" / "audio"
-CONFIGS = {"f16/fp32": ("fp32", "f16"), "q8_0/int8": ("int8", "q8_0"), "q4_k/int8": ("int8", "q4_k")}
-TOKENS_PER_SECOND = 4.0
-T = TypeVar("T")
-R = TypeVar("R")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-
-def speech(seconds: float) -> np.ndarray:
-    """``seconds`` of real speech: the shared clips back to back."""
-    from qwen_whisper_compat.audio import load_audio
-
-    names = ["jfk.flac", "librispeech_1995-1837-0001.wav", "aishell_BAC009S0724W0121.wav", "multilingual.mp3"]
-    audio = np.concatenate([load_audio(AUDIO / n) for n in names])
-    return np.tile(audio, int(np.ceil(seconds * 16000 / len(audio))))[: int(seconds * 16000)]
-
-
-def options(overlap: bool = True, chunk_seconds: float = 30.0):  # type: ignore[no-untyped-def]
-    from qwen_whisper_compat.engine.types import TranscribeOptions
-
-    return TranscribeOptions(
-        temperatures=(0.0,), ignore_eos=True, tokens_per_second=TOKENS_PER_SECOND, token_cap_base=0,
-        overlap=overlap, chunk_seconds=chunk_seconds, search_seconds=min(5.0, chunk_seconds / 4),
-    )  # fmt: skip
-
-
-def prepare(size: str) -> tuple[Path, dict[str, Path]]:
-    folders = {name: prepare_one(size, encoder, decoder) for name, (encoder, decoder) in CONFIGS.items()}
-    return checkpoint(size), folders
-
-
-def checkpoint(size: str) -> Path:
-    """The random checkpoint of the real ``size`` shape (written once, cached)."""
-    from realshape import write_checkpoint
-
-    return write_checkpoint(CACHE / f"ckpt-{size}", size, shards=1 if size == "0.6b" else 2)
-
-
-def prepare_one(size: str, encoder: str, decoder: str) -> Path:
-    """The model folder of one precision pair, converted from :func:`checkpoint` once and cached."""
-    from qwen_whisper_compat.convert import convert_checkpoint
-
-    out = CACHE / f"model-{size}-{decoder}-{encoder}"
-    if not (out / "manifest.json").is_file():
-        t = time.perf_counter()
-        convert_checkpoint(checkpoint(size), out, encoder=encoder, decoder=decoder, overwrite=True)
-        print(f"converted {size} {decoder}/{encoder} in {time.perf_counter() - t:.0f} s", file=sys.stderr)
-    return out
-
-
-def peak_rss_mib() -> float:
-    """This process's peak resident memory (VmHWM). Unlike ``ru_maxrss``, which a child inherits from
-    its parent's peak at fork, the high-water mark belongs to the process's own address space."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmHWM in /proc/self/status")
+from harness import CACHE, CONFIGS, TOKENS_PER_SECOND, options, peak_rss_mib, prepare, run_child, speech, write_results
 
 
 def run_ours(folder: str, seconds: float, threads: int, overlap: bool, chunk: float) -> dict[str, float]:
@@ -157,41 +97,6 @@ def run_official(ckpt: str, seconds: float, threads: int) -> dict[str, float]:
     }
 
 
-def run_child(script: str, args: list[str], env: dict[str, str] | None = None, python: str | None = None) -> Any:
-    """``python SCRIPT --child ARGS`` in a fresh process (its own peak RSS); the JSON of its last stdout line.
-    ``python`` is this interpreter unless named (another venv's)."""
-    proc = subprocess.run([python or sys.executable, script, "--child", *args], capture_output=True, text=True,
-                          env=env, check=False)  # fmt: skip
-    if proc.returncode != 0:
-        raise RuntimeError(proc.stderr[-3000:])
-    return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
-def alternated_runs(names: Sequence[T], repeat: int, run: Callable[[T], R]) -> dict[T, list[R]]:
-    """``run(name)`` for every one of ``names``, ``repeat`` times over, each pass starting one later so that
-    machine noise hits all alike; the results by name, in run order."""
-    runs: dict[T, list[R]] = {name: [] for name in names}
-    for r in range(repeat):
-        k = r % len(names)
-        for name in [*names[k:], *names[:k]]:
-            runs[name].append(run(name))
-    return runs
-
-
-def medians(runs: Sequence[dict[str, Any]], keys: Iterable[str] | None = None) -> dict[str, float]:
-    """The median over ``runs`` of each of ``keys`` (default: every key of the first run)."""
-    return {k: statistics.median(float(m[k]) for m in runs) for k in (runs[0] if keys is None else keys)}
-
-
-def write_results(name: str, meta: dict[str, Any], rows: list[dict[str, Any]], table: str) -> None:
-    """``results/NAME.json`` (meta and rows) and ``results/NAME.md`` (the markdown table); the table on stdout."""
-    table = table.rstrip("\n")
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"{name}.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
-    (RESULTS / f"{name}.md").write_text(table + "\n")
-    print(table)
-
-
 def child(args: list[str]) -> dict[str, float]:
     result: dict[str, float] = run_child(__file__, args)
     return result
@@ -202,9 +107,9 @@ def table(rows: list[dict[str, object]]) -> str:
         return "" if v is None else format(v, spec) + suffix
 
     lines = [
-        "| size | decoder/encoder | engine | RTF | wall s | vs official | encoder s/audio s "
-        "| prefilled tok = audio + text (ratio) "
-        "| prefill tok/s | decode tok/s | raw llama.cpp tok/s | ours/raw | peak RSS MiB |",
+        ("| size | decoder/encoder | engine | RTF | wall s | vs official | encoder s/audio s "
+         "| prefilled tok = audio + text (ratio) "
+         "| prefill tok/s | decode tok/s | raw llama.cpp tok/s | ours/raw | peak RSS MiB |"),
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
@@ -268,11 +173,8 @@ def main() -> None:
                         row["speedup_vs_official"] = official["wall_s"] / ours["wall_s"]
                     rows.append(row)
                     print(json.dumps(row), file=sys.stderr)
-    RESULTS.mkdir(exist_ok=True)
     meta = {"seconds": args.seconds, "threads": args.threads, "tokens_per_second": TOKENS_PER_SECOND}
-    (RESULTS / "engine_speed.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
-    (RESULTS / "engine_speed.md").write_text(table(rows))
-    print(table(rows))
+    write_results("engine_speed", meta, rows, table(rows))
 
 
 if __name__ == "__main__":

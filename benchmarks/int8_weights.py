@@ -25,7 +25,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from realshape import write_encoder_checkpoint  # noqa: E402
+from realshape import write_encoder_checkpoint
 
 RESULTS = HERE / "results"
 AUDIO = HERE.parent / "tests" / "data" / "audio"

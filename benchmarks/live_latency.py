@@ -103,7 +103,7 @@ def scripted(session, decoder, script: Script) -> None:  # type: ignore[no-untyp
 
 
 def model_folder(size: str) -> Path:
-    from engine_speed import prepare_one
+    from harness import prepare_one
 
     return prepare_one(size, "int8", "q4_k")
 
@@ -122,7 +122,7 @@ def percentile(values: list[float], q: float) -> float | None:
 
 
 def run_live(folder: str, seconds: float, threads: int, step: float, load: float, tokens: str) -> dict[str, object]:
-    from engine_speed import speech
+    from harness import speech
 
     from qwen_whisper_compat.engine.live import Final, LiveOptions, LiveSession, Partial
     from qwen_whisper_compat.engine.pipeline import Transcriber
@@ -174,7 +174,7 @@ def run_live(folder: str, seconds: float, threads: int, step: float, load: float
     for _, f in finals:
         if not f.speech:
             continue
-        for b in range(int(round(f.start * sr)) // BLOCK, int(round(f.end * sr)) // BLOCK):
+        for b in range(round(f.start * sr) // BLOCK, round(f.end * sr) // BLOCK):
             block_end = (b + 1) * BLOCK / sr
             j = int(np.searchsorted(ends, block_end - 1e-9))
             later = [at for _, at in covering[j:] if at >= block_end]
@@ -182,7 +182,7 @@ def run_live(folder: str, seconds: float, threads: int, step: float, load: float
                 partial_latency.append(min(later) - block_end)
     final_latency = [at - f.end for at, f in finals if f.speech]
     lags = [lag for _, lag in backlog]
-    minute = lambda lo, hi: [w for s, w in steps if lo <= s < hi]  # noqa: E731
+    minute = lambda lo, hi: [w for s, w in steps if lo <= s < hi]
     first, last = minute(0, 60), minute(max(0, seconds - 60), seconds)
     series = {}
     for at, lag in backlog:
@@ -216,7 +216,7 @@ def run_live(folder: str, seconds: float, threads: int, step: float, load: float
 
 
 def run_offline(folder: str, seconds: float, threads: int) -> dict[str, object]:
-    from engine_speed import speech
+    from harness import speech
 
     from qwen_whisper_compat.engine.pipeline import Transcriber
 
@@ -230,7 +230,7 @@ def run_offline(folder: str, seconds: float, threads: int) -> dict[str, object]:
 
 
 def child(args: list[str]) -> dict[str, object]:
-    from engine_speed import run_child
+    from harness import run_child
 
     result: dict[str, object] = run_child(__file__, args)
     return result
@@ -249,9 +249,9 @@ def table(rows: list[dict[str, object]]) -> str:
         return "" if v is None else format(v, spec)
 
     lines = [
-        "| size | step s | partial load | tokens | keeps up | partial p50 / p95 s | final p50 / p95 s "
-        "| backlog p95 / max s "
-        "| CPU s per audio s live / offline (ratio) | step at minute 1 / 5 s (ratio) | segments |",
+        ("| size | step s | partial load | tokens | keeps up | partial p50 / p95 s | final p50 / p95 s "
+         "| backlog p95 / max s "
+         "| CPU s per audio s live / offline (ratio) | step at minute 1 / 5 s (ratio) | segments |"),
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:

@@ -21,7 +21,7 @@ The repositories are the user's checkouts, passed by path; nothing of theirs is 
 peers' packages and the converters' dependencies go into their own venv (``results/cache/peers/venv``, pinned
 in ``PEER_PINS``); every prepared file is cached there.
 
-The checkpoint is ``engine_speed.checkpoint("0.6b")`` rewritten in bfloat16 (the released dtype, which
+The checkpoint is ``harness.checkpoint("0.6b")`` rewritten in bfloat16 (the released dtype, which
 transcribe.cpp's converter requires) with ``tie_word_embeddings`` also on ``thinker_config`` (where
 CrispASR's converter looks for it); every engine, ours included, is converted from that folder.
 
@@ -65,7 +65,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from engine_speed import CACHE, alternated_runs, medians, peak_rss_mib, run_child, write_results
+from harness import CACHE, alternated_runs, medians, peak_rss_mib, run_child, write_results
 
 WORK = CACHE / "peers"
 VENV = WORK / "venv"
@@ -127,9 +127,9 @@ def peer_python() -> Path:
 
 
 def bf16_checkpoint() -> Path:
-    """``engine_speed.checkpoint("0.6b")`` with its tensors in bfloat16 (round to nearest even), written with
+    """``harness.checkpoint("0.6b")`` with its tensors in bfloat16 (round to nearest even), written with
     the safetensors layout by hand (numpy has no bfloat16), and the tie flag also on ``thinker_config``."""
-    from engine_speed import checkpoint
+    from harness import checkpoint
     from safetensors import safe_open
 
     out = WORK / "ckpt-0.6b-bf16"
@@ -263,7 +263,7 @@ def prepare_sherpa(python: Path, ckpt: Path, repo: Path) -> Path:
 
 def speech_wav() -> Path:
     """The 60 s of speech every engine reads, as 16 kHz mono PCM16."""
-    from engine_speed import speech
+    from harness import speech
 
     path = WORK / "speech60.wav"
     if not path.is_file():
@@ -285,7 +285,7 @@ def read_wav(path: str) -> np.ndarray:
 
 
 def run_ours(model: str, audio: np.ndarray, threads: int, tokens: int) -> dict[str, Any]:
-    from engine_speed import options
+    from harness import options
 
     from qwen_whisper_compat.engine.pipeline import Transcriber
 

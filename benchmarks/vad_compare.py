@@ -439,13 +439,13 @@ def markdown(result: dict[str, Any]) -> str:
     lines = [
         "# Our VADs (energy; vendored Silero v6.2) vs Silero VAD as faster-whisper 1.2.1 runs it",
         "",
-        f"Measured {result['meta']['date']} on {result['meta']['machine']}; seeds {result['meta']['seeds'][0]} to "
-        f"{result['meta']['seeds'][1] - 1} per condition, each the six shared clips in a random order with 0.5-3 s "
-        "gaps. Options: faster-whisper's VAD test values (min_silence_duration_ms=500, speech_pad_ms=200, "
-        "threshold 0.5). Speech truth: faster-whisper's Silero on each clean clip alone; non-speech truth: the "
-        'inserted gaps (see `vad_compare.py`). Detectors: energy = `get_speech_timestamps(..., method="energy")`; '
-        'ours (silero) = the default `method="silero"` (vendored `silero_vad_16k_sequence.onnx`, v6.2); '
-        "faster-whisper silero = `faster_whisper.vad.get_speech_timestamps` (its `silero_vad_v6.onnx`, v6.0).",
+        (f"Measured {result['meta']['date']} on {result['meta']['machine']}; seeds {result['meta']['seeds'][0]} to "
+         f"{result['meta']['seeds'][1] - 1} per condition, each the six shared clips in a random order with 0.5-3 s "
+         "gaps. Options: faster-whisper's VAD test values (min_silence_duration_ms=500, speech_pad_ms=200, "
+         "threshold 0.5). Speech truth: faster-whisper's Silero on each clean clip alone; non-speech truth: the "
+         'inserted gaps (see `vad_compare.py`). Detectors: energy = `get_speech_timestamps(..., method="energy")`; '
+         'ours (silero) = the default `method="silero"` (vendored `silero_vad_16k_sequence.onnx`, v6.2); '
+         "faster-whisper silero = `faster_whisper.vad.get_speech_timestamps` (its `silero_vad_v6.onnx`, v6.0)."),
         "",
         "| condition | "
         + " | ".join(f"missed % {n}" for n in names)
@@ -469,8 +469,8 @@ def markdown(result: dict[str, Any]) -> str:
         )
     lines += [
         "",
-        "Where the false speech is: how far regions reach into the gap after a clip (mean s; the 0.2 s padding is "
-        "part of it, and floor is the padding alone), and regions lying wholly inside a gap (count, all seeds):",
+        ("Where the false speech is: how far regions reach into the gap after a clip (mean s; the 0.2 s padding is "
+         "part of it, and floor is the padding alone), and regions lying wholly inside a gap (count, all seeds):"),
         "",
         "| condition | "
         + " | ".join(f"reach s {n}" for n in [*names, "floor"])
@@ -511,11 +511,11 @@ def markdown(result: dict[str, Any]) -> str:
             f"| {timing[d]['s_per_audio_hour']:.2f} |"
         )
     lines += [
-        f"\nModel load (once per process): ours (silero) {long['ours_silero_model_load_s']:.3f} s, faster-whisper "
-        f"silero {long['silero_model_load_s']:.3f} s.",
+        (f"\nModel load (once per process): ours (silero) {long['ours_silero_model_load_s']:.3f} s, faster-whisper "
+         f"silero {long['silero_model_load_s']:.3f} s."),
         "",
-        "Real clips as they are (min_silence 500 ms, pad 200 ms): share of the clip inside a region, and frame F1 "
-        "against faster-whisper's Silero regions:",
+        ("Real clips as they are (min_silence 500 ms, pad 200 ms): share of the clip inside a region, and frame F1 "
+         "against faster-whisper's Silero regions:"),
         "",
         "| clip | s | "
         + " | ".join(f"coverage % {n}" for n in names)
@@ -531,8 +531,8 @@ def markdown(result: dict[str, Any]) -> str:
     if result.get("onnx_files"):
         lines += [
             "",
-            "Silero ONNX files run directly (`silero_probs`), one thread, 10 minutes of the pink -30 recording, "
-            "against faster-whisper's v6.0 asset:",
+            ("Silero ONNX files run directly (`silero_probs`), one thread, 10 minutes of the pink -30 recording, "
+             "against faster-whisper's v6.0 asset:"),
             "",
             "| file | MB | s per audio hour | correlation with faster-whisper's v6 | same decision at 0.5 % |",
             "|---|---|---|---|---|",
@@ -549,11 +549,11 @@ def markdown(result: dict[str, Any]) -> str:
     silence = c["silence"]["test"]
     lines += [
         "",
-        f"In noise gaps energy marks {min(excess):+.1f} to {max(excess):+.1f} points more of the gap as speech than "
-        "faster-whisper's Silero. With digital silence in the gaps it marks "
-        f"{silence['energy']['false_speech_pct']:.1f}% against {silence['silero']['false_speech_pct']:.1f}%: where a "
-        "clip is spliced straight onto digital silence the splice itself scores as speech, and the padding "
-        "reaches 0.2 s into the gap. Timings are on a shared machine, so take them to about 30%.",
+        (f"In noise gaps energy marks {min(excess):+.1f} to {max(excess):+.1f} points more of the gap as speech than "
+         "faster-whisper's Silero. With digital silence in the gaps it marks "
+         f"{silence['energy']['false_speech_pct']:.1f}% against {silence['silero']['false_speech_pct']:.1f}%: where a "
+         "clip is spliced straight onto digital silence the splice itself scores as speech, and the padding "
+         "reaches 0.2 s into the gap. Timings are on a shared machine, so take them to about 30%."),
         "",
         "## Silero without torch: PyPI packages",
         "",
