@@ -87,7 +87,7 @@ def test_vad(model: Any, shared_audio: Path) -> None:
     segments, info = model.transcribe(
         str(shared_audio / "jfk.flac"),
         vad_filter=True,
-        vad_parameters=dict(min_silence_duration_ms=500, speech_pad_ms=200),
+        vad_parameters={"min_silence_duration_ms": 500, "speech_pad_ms": 200},
         language="en",
         temperature=0.0,
     )

@@ -7,6 +7,7 @@ jfk recording; model names resolve to the tiny models through the mirror hub (``
 from __future__ import annotations
 
 import importlib
+import itertools
 import os
 import shutil
 import subprocess
@@ -56,14 +57,14 @@ def run_ytdlp(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Com
     full_env.pop("YTDLP_NO_PLUGINS", None)
     return subprocess.run(
         [sys.executable, "-m", "yt_dlp", "--ignore-config", "--no-progress", "--enable-file-urls", *args],
-        capture_output=True, text=True, encoding="utf-8", env=full_env, cwd=cwd, timeout=900,
+        capture_output=True, text=True, encoding="utf-8", env=full_env, cwd=cwd, timeout=900, check=False,
     )  # fmt: skip
 
 
 def cues_of(path: Path) -> list[srt.Subtitle]:
     cues = list(srt.parse(path.read_text(encoding="utf-8")))
     assert cues and all(c.start <= c.end for c in cues)
-    assert all(a.start <= b.start for a, b in zip(cues, cues[1:], strict=False))
+    assert all(a.start <= b.start for a, b in itertools.pairwise(cues))
     return cues
 
 

@@ -33,9 +33,6 @@ from qwen_whisper_compat.transcribe import transcribe
 __version__ = "0.1.0"
 
 __all__ = [
-    "audio",
-    "tokenizer",
-    "utils",
     "AudioLoadError",
     "BatchedInferencePipeline",
     "CheckpointError",
@@ -57,6 +54,7 @@ __all__ = [
     "WhisperModel",
     "WordDict",
     "__version__",
+    "audio",
     "available_models",
     "decode",
     "decode_audio",
@@ -65,5 +63,7 @@ __all__ = [
     "load_model",
     "log_mel_spectrogram",
     "pad_or_trim",
+    "tokenizer",
     "transcribe",
+    "utils",
 ]

@@ -238,7 +238,7 @@ def _load_entry_points(pm: pluggy.PluginManager, allowed: frozenset[str] | None)
         try:
             pm.register(ep.load(), name=ep.name)
             pm.check_pending()  # a hook that does not exist (misspelt, or from a newer version) is an error
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - a broken plugin is skipped with a warning, never fatal
             if pm.has_plugin(ep.name):
                 pm.unregister(name=ep.name)
             _warn(
@@ -280,7 +280,7 @@ def _collect(hook_name: str, kind: str, reserved: tuple[str, ...] = ()) -> dict[
 
         try:
             impl.function(**{arg: register for arg in impl.argnames})
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - a plugin's failing hook costs only its own entries
             _warn(f"plugin {plugin!r}: {hook_name} failed, its {kind}s are skipped: {type(e).__name__}: {e}")
             continue
         found.update(entries)

@@ -233,8 +233,7 @@ class WriteTXT(ResultWriter):
         self, result: Result, file: TextIO, options: Mapping[str, Any] | None = None, **kwargs: Any
     ) -> None:
         """Write one line per segment; line options are ignored."""
-        for segment in result["segments"]:
-            file.write(f"{segment['text'].strip()}\n")
+        file.writelines(f"{segment['text'].strip()}\n" for segment in result["segments"])
 
 
 class SubtitlesWriter(ResultWriter):
@@ -303,8 +302,7 @@ class WriteVTT(SubtitlesWriter):
         """Write the header and every cue."""
         cues = self.iterate_result(result, options, **kwargs)
         file.write("WEBVTT\n\n")
-        for start, end, text in cues:
-            file.write(f"{start} --> {end}\n{text}\n\n")
+        file.writelines(f"{start} --> {end}\n{text}\n\n" for start, end, text in cues)
 
 
 class WriteSRT(SubtitlesWriter):
@@ -318,8 +316,8 @@ class WriteSRT(SubtitlesWriter):
         self, result: Result, file: TextIO, options: Mapping[str, Any] | None = None, **kwargs: Any
     ) -> None:
         """Write every cue with its number."""
-        for number, (start, end, text) in enumerate(self.iterate_result(result, options, **kwargs), start=1):
-            file.write(f"{number}\n{start} --> {end}\n{text}\n\n")
+        cues = enumerate(self.iterate_result(result, options, **kwargs), start=1)
+        file.writelines(f"{number}\n{start} --> {end}\n{text}\n\n" for number, (start, end, text) in cues)
 
 
 class WriteTSV(ResultWriter):

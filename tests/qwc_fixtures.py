@@ -43,10 +43,10 @@ SE_LINE = re.compile(r"^\[\d\d:\d\d[.,]\d\d\d --> \d\d:\d\d[.,]\d\d\d\]  ?\S")
 
 #: Forced-alignment cases: (clip fixture, language, transcript): English, Chinese on 20 s, mixed.
 ALIGN_CASES = {
-    "english": ("jfk", "English", "And so my fellow Americans, ask not what your country can do for you, "
-                "ask what you can do for your country."),
-    "chinese": ("zh20s", "Chinese", "广州市房地产中介协会分析，今年上半年全市二手房成交量同比上升，"
-                "中介机构普遍认为市场信心正在恢复，价格也将保持平稳。"),
+    "english": ("jfk", "English", ("And so my fellow Americans, ask not what your country can do for you, "
+                                   "ask what you can do for your country.")),
+    "chinese": ("zh20s", "Chinese", ("广州市房地产中介协会分析，今年上半年全市二手房成交量同比上升，"
+                                   "中介机构普遍认为市场信心正在恢复，价格也将保持平稳。")),
     "mixed": ("jfk", "Chinese", "我们用Qwen3-ASR做语音识别，it's 2026年的新模型，准确率很高。"),
 }  # fmt: skip
 

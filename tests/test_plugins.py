@@ -170,10 +170,10 @@ def test_a_broken_plugin_is_skipped_with_a_warning(broken_plugins: None, caplog:
     assert "missing" not in loaded and "misspelt" not in loaded
     messages = "\n".join(r.getMessage() for r in caplog.records)
     for expected in (
-        "plugin 'missing' (qwc_no_such_module from distribution qwc-broken-plugins) was not loaded: "
-        "ModuleNotFoundError",
-        "plugin 'misspelt' (qwc_misspelt_plugin from distribution qwc-broken-plugins) was not loaded: "
-        "PluginValidationError: unknown hook 'register_writer'",
+        ("plugin 'missing' (qwc_no_such_module from distribution qwc-broken-plugins) was not loaded: "
+         "ModuleNotFoundError"),
+        ("plugin 'misspelt' (qwc_misspelt_plugin from distribution qwc-broken-plugins) was not loaded: "
+         "PluginValidationError: unknown hook 'register_writer'"),
         "plugin 'raising': register_writers failed, its output formats are skipped: RuntimeError: disk on fire",
         "plugin 'greedy': output format 'srt' ignored: already registered by 'qwen_whisper_compat._builtin_plugins'",
         "plugin 'greedy': invalid output format name 'all' ignored",
@@ -315,8 +315,8 @@ def test_cli_writes_a_plugin_format_with_a_postprocessor(
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["-f", "upper"], "argument --output_format/-f: invalid choice: 'upper' (choose from 'txt', 'vtt', 'srt', "
-                          "'tsv', 'json', 'all')"),
+        (["-f", "upper"], ("argument --output_format/-f: invalid choice: 'upper' (choose from 'txt', 'vtt', 'srt', "
+                           "'tsv', 'json', 'all')")),
         (["--postprocess", "upper"], "argument --postprocess: invalid choice: 'upper'"),
         (["-f", "ass", "--postprocess", "upper"], "invalid choice: 'ass'"),
     ],

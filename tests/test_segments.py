@@ -62,7 +62,7 @@ def test_cjk_width_limit_and_estimated_times() -> None:
     assert all(display_width(p.text) <= 42 for p in pieces)
     assert all(p.text.endswith(("，", "。")) for p in pieces)  # cut at clause punctuation
     assert pieces[0].start == 10.0 and pieces[-1].end == 20.0
-    assert all(a.end == b.start for a, b in zip(pieces, pieces[1:], strict=False))  # estimated: contiguous
+    assert all(a.end == b.start for a, b in itertools.pairwise(pieces))  # estimated: contiguous
     assert all(p.words is None for p in pieces)
 
 
@@ -74,7 +74,7 @@ def test_one_overlong_word_is_cut_too(limits: SegmentLimits) -> None:
     assert all(p.end - p.start <= limits.max_seconds + 1e-6 and display_width(p.text) <= limits.max_width
                for p in pieces)  # fmt: skip
     assert len(pieces) > 1 and pieces[0].start == 0.0 and pieces[-1].end == 12.0
-    assert all(a.end == b.start for a, b in zip(pieces, pieces[1:], strict=False))  # the word's time, shared out
+    assert all(a.end == b.start for a, b in itertools.pairwise(pieces))  # the word's time, shared out
 
 
 def test_a_short_word_over_a_long_span_is_cut_into_as_many_pieces_as_its_time_needs() -> None:

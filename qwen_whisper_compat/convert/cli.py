@@ -76,7 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     except QwenWhisperError as e:
         if args.verbose:
-            logging.exception("conversion failed")
+            logging.getLogger("qwen_whisper_compat.convert").exception("conversion failed")
         print(f"{PROG}: error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

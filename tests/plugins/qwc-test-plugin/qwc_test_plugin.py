@@ -18,8 +18,7 @@ class WriteUpper(ResultWriter):
     def write_result(
         self, result: Mapping[str, Any], file: TextIO, options: Mapping[str, Any] | None = None, **kwargs: Any
     ) -> None:
-        for segment in result["segments"]:
-            file.write(segment["text"].strip().upper() + "\n")
+        file.writelines(segment["text"].strip().upper() + "\n" for segment in result["segments"])
 
 
 def upper(text: str, language: str) -> str:
