@@ -22,11 +22,14 @@ its times back. ``method`` picks the detector:
 sound that rises and falls like speech (music, clatter, a crowd) for speech and misses more speech under
 noise, which is why Silero is the default.
 
-The energy detector's post-processing (:func:`timestamps_from_scores`) differs from faster-whisper's where
-10 ms frames and energy scores need it:
+Both post-processings, and the live segmenter, start and end speech by one rule, Silero's hysteresis
+(:class:`~qwen_whisper_compat.engine.speech.SpeechGate`): speech starts at a score of ``threshold``; a pause
+starts below ``neg_threshold`` and lasts until a score of ``threshold``; a pause of ``min_silence_duration_ms``
+ends the speech. The energy detector's post-processing (:func:`timestamps_from_scores`) differs from
+faster-whisper's where 10 ms frames and energy scores need it:
 
-* speech is a run of frames scoring at least ``neg_threshold`` that contains a frame scoring at least
-  ``threshold`` (faster-whisper starts a region at the first window above ``threshold``, so a soft word
+* speech starts where the run of frames scoring at least ``neg_threshold`` that reaches ``threshold`` began
+  (faster-whisper starts a region at the first window above ``threshold``, so a soft word
   onset is left to the padding);
 * regions separated by less than ``min_silence_duration_ms`` are merged;
 * regions longer than ``max_speech_duration_s`` (less twice the padding) are split at their longest inner
