@@ -4,9 +4,11 @@ Data actor pool, write every result as it arrives, and end with a manifest of on
 The same code runs on a laptop (no address: Ray starts a local cluster for the job) and on a cluster
 (``address="auto"``, a ``ray://`` address, or ``RAY_ADDRESS``). Work goes out in windows of at most
 :data:`WINDOW` inputs, in blocks of a few inputs each, so the driver's memory stays flat over millions of
-files. A worker process that dies is restarted by Ray and its task retried ``retries`` times; the inputs
-of a block that is still lost go out again one per block, and an input that kills its worker every time
-ends as a ``failed`` row that says so.
+files. A worker process that dies is restarted by Ray Data with its task (its defaults: actors restarted and
+their tasks retried without end; Ray 2.64 takes no remote arguments to change that). The bound is ours: each
+worker asks the job's :class:`~qwen_whisper_compat.batch.worker.Attempts` ledger before an input, so an input
+whose worker died ``retries + 1`` times while on it ends as a ``failed`` row that says so instead of being
+tried again; the inputs of a block that Ray still loses go out again one per block.
 """
 
 from __future__ import annotations
@@ -18,17 +20,16 @@ import math
 import os
 import posixpath
 import re
-import signal
-import threading
 import time
-import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from qwen_whisper_compat.batch.console import CtrlC, Progress, Quiet
 from qwen_whisper_compat.batch.inputs import Input, expand
 from qwen_whisper_compat.batch.store import OutputFolder, Row, Status
+from qwen_whisper_compat.batch.worker import Attempts, Worker, died_error
 from qwen_whisper_compat.errors import BatchError, MissingDependencyError, QwenWhisperError
 
 if TYPE_CHECKING:
@@ -83,6 +84,7 @@ class BatchReport:
 def ray_module() -> Any:
     """``ray`` (with Ray Data), or a :class:`MissingDependencyError` saying what to install."""
     try:
+        import psutil  # noqa: F401 - sizes the workers' memory (_rss), part of the [ray] extra
         import ray
         import ray.data
     except ImportError as e:
@@ -129,7 +131,7 @@ def run_job(
         pending = [item for item in inputs if item.key not in rows]
         logger.info("%d inputs: %d finished before, %d to transcribe", len(inputs), len(inputs) - len(pending),
                     len(pending))  # fmt: skip
-        bar = _Progress(len(inputs), rows.values(), enabled=progress)
+        bar = Progress(len(inputs), rows.values(), enabled=progress)
         sizing: Sizing | None = None
         interrupted = False
         audio = 0.0
@@ -140,10 +142,13 @@ def run_job(
                     sizing = size_workers(ray, workers, threads, gpus_per_worker, memory, len(pending))
                     logger.info("%d workers x %d threads", sizing.workers, sizing.threads)
                     runner = _Runner(ray, job, load, sizing, retries, folder, rows, bar)
-                    with _CtrlC() as ctrl_c:
-                        runner.ctrl_c = ctrl_c
-                        for start in range(0, len(pending), WINDOW):
-                            runner.run(pending[start:start + WINDOW])
+                    try:
+                        with CtrlC() as ctrl_c:
+                            runner.ctrl_c = ctrl_c
+                            for start in range(0, len(pending), WINDOW):
+                                runner.run(pending[start:start + WINDOW])
+                    finally:
+                        runner.close()
                     audio = runner.audio_seconds
                 finally:
                     if own_cluster:
@@ -212,64 +217,67 @@ class _Runner:
     retries: int
     folder: OutputFolder
     rows: dict[str, Row]
-    bar: _Progress
+    bar: Progress
     audio_seconds: float = 0.0
-    ctrl_c: _CtrlC | None = None
+    ctrl_c: CtrlC | None = None
+    #: The job's :class:`~qwen_whisper_compat.batch.worker.Attempts` actor, started with the first window.
+    attempts: Any = None
+
+    def close(self) -> None:
+        """Stop the attempts ledger (a session the caller started keeps running)."""
+        if self.attempts is not None:
+            self.ray.kill(self.attempts)
+            self.attempts = None
 
     def run(self, window: Sequence[Input]) -> None:
         by_index = dict(enumerate(window))
         todo = list(by_index)
         block = max(1, min(MAX_BLOCK, len(todo) // (self.sizing.workers * 4)))
-        for attempt in (1, 2):  # the second pass: what a dying worker took down, one input per block
+        for _ in range(2):  # the second pass: the inputs of blocks Ray lost, one input per block
             if not todo:
                 return
-            self._execute([(i, by_index[i]) for i in todo], block, attempt)
+            self._execute([(i, by_index[i]) for i in todo], block)
             todo = [i for i in todo if by_index[i].key not in self.rows]
             block = 1
-        for i in todo:
+        for i in todo:  # lost with its block twice: Ray gave up on the worker's task (it kept dying)
             item = by_index[i]
-            self.rows[item.key] = Row(
-                item.uri, "failed", attempts=2,
-                error=f"WorkerDiedError: the worker process died while transcribing it, {self.retries + 1} times "
-                      "in a row on its own (killed, or out of memory: try fewer --workers or a smaller --model)",
-            )  # fmt: skip
+            self.rows[item.key] = Row(item.uri, "failed", attempts=2, error=died_error(2))
             self.bar.update("failed", 0.0)
 
-    def _execute(self, items: Sequence[tuple[int, Input]], block: int, attempt: int) -> None:
-        from qwen_whisper_compat.batch.worker import Worker
-
+    def _execute(self, items: Sequence[tuple[int, Input]], block: int) -> None:
         ray = self.ray
+        if self.attempts is None:  # on the driver's node, taking no CPU from the workers
+            self.attempts = ray.remote(num_cpus=0)(Attempts).remote()
         context = ray.data.DataContext.get_current()
         saved = (context.enable_progress_bars, context.max_errored_blocks, context.print_on_execution_start)
         context.enable_progress_bars = False
         context.max_errored_blocks = -1  # a block lost with its worker is retried by us, not fatal
         context.print_on_execution_start = False
-        quiet = _Quiet("ray.data")
+        quiet = Quiet("ray.data")
         try:
             dataset = ray.data.from_items(
                 [{"index": i, "uri": item.uri, "stem": posixpath.basename(item.key)} for i, item in items],
                 override_num_blocks=math.ceil(len(items) / block),
             )
-            with warnings.catch_warnings():
-                # Ray Data's own docs still take actor fault tolerance as extra remote arguments
-                warnings.filterwarnings("ignore", message=".*ray_remote_args.*is deprecated")
-                mapped = dataset.map_batches(
-                    Worker, batch_size=1, batch_format="numpy",
-                    compute=ray.data.ActorPoolStrategy(size=min(self.sizing.workers, len(items))),
-                    num_cpus=self.sizing.threads, num_gpus=self.sizing.gpus or None,
-                    memory=self.sizing.memory or None,
-                    fn_constructor_kwargs={
-                        "load": self.load, "transcribe": self.job.transcribe,
-                        "output_format": self.job.output_format, "writer_args": self.job.writer_args,
-                    },
-                    runtime_env={"env_vars": worker_environment()},
-                    max_task_retries=self.retries, max_restarts=-1,
-                )  # fmt: skip
+            # no extra remote arguments (deprecated, gone in Ray 2.64): Ray Data restarts a dead worker and
+            # retries its task by default, and the Attempts ledger bounds that per input
+            mapped = dataset.map_batches(
+                Worker, batch_size=1, batch_format="numpy",
+                compute=ray.data.ActorPoolStrategy(size=min(self.sizing.workers, len(items))),
+                num_cpus=self.sizing.threads, num_gpus=self.sizing.gpus or None,
+                memory=self.sizing.memory or None,
+                fn_constructor_kwargs={
+                    "load": self.load, "transcribe": self.job.transcribe,
+                    "output_format": self.job.output_format, "writer_args": self.job.writer_args,
+                    "attempts": self.attempts, "max_attempts": self.retries + 1,
+                },
+                runtime_env={"env_vars": worker_environment()},
+            )  # fmt: skip
             index = dict(items)
             for result in mapped.iter_rows():
                 item = index[int(result["index"])]
                 if item.key not in self.rows:  # a retried task may deliver an input twice: write it once
-                    self._record(item, result, attempt)
+                    self._record(item, result)
                 if self.ctrl_c is not None:
                     self.ctrl_c.check()
         except Exception as e:  # the cluster itself failed (a node lost, a worker that cannot start)
@@ -278,12 +286,12 @@ class _Runner:
             quiet.restore()
             context.enable_progress_bars, context.max_errored_blocks, context.print_on_execution_start = saved
 
-    def _record(self, item: Input, result: Mapping[str, Any], attempt: int) -> None:
+    def _record(self, item: Input, result: Mapping[str, Any]) -> None:
         duration = _optional_float(result["duration"])
         common = {
             "duration": duration, "language": result["language"] or None,
             "seconds": _optional_float(result["seconds"]), "worker": str(result["worker"]),
-            "node": str(result["node"]) or None, "attempts": attempt,
+            "node": str(result["node"]) or None, "attempts": int(result["attempts"]),
         }  # fmt: skip
         if result["status"] != "done":
             self.rows[item.key] = Row(item.uri, "failed", error=str(result["error"]), **common)  # type: ignore[arg-type]
@@ -293,88 +301,6 @@ class _Runner:
         self.rows[item.key] = self.folder.write(item, files, Row(item.uri, "done", **common))  # type: ignore[arg-type]
         self.audio_seconds += duration or 0.0
         self.bar.update("done", duration or 0.0)
-
-
-class _CtrlC:
-    """Remembers a Ctrl-C (SIGINT) while Ray runs, so that one Ray's own code swallows still stops the job at
-    the next result. The interrupt is raised at once, as Python's own handler does, where Ray lets it."""
-
-    def __init__(self) -> None:
-        self.pressed = False
-        self._previous: Any = None
-
-    def __enter__(self) -> _CtrlC:
-        # a process started with SIGINT ignored (a shell's background job) keeps ignoring it, as is the rule
-        if threading.current_thread() is threading.main_thread():
-            previous = signal.getsignal(signal.SIGINT)
-            if previous is not signal.SIG_IGN:
-                self._previous = previous
-                signal.signal(signal.SIGINT, self._handle)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        self.pressed = True
-        if callable(self._previous):
-            self._previous(signum, frame)
-        else:
-            raise KeyboardInterrupt
-
-    def check(self) -> None:
-        if self.pressed:
-            raise KeyboardInterrupt
-
-
-class _Progress:
-    """A tqdm bar of files, with done / failed / skipped and audio hours transcribed per hour of wall time."""
-
-    def __init__(self, total: int, rows: Iterable[Row], enabled: bool) -> None:
-        self.counts = {"done": 0, "failed": 0, "skipped": 0}
-        for row in rows:
-            self.counts[row.status] = self.counts.get(row.status, 0) + 1
-        self.audio = 0.0
-        self.started = time.perf_counter()
-        self.bar: Any = None
-        if enabled:
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=total, initial=sum(self.counts.values()), unit="file", dynamic_ncols=True)
-            self._postfix()
-
-    def update(self, status: str, audio_seconds: float) -> None:
-        self.counts[status] = self.counts.get(status, 0) + 1
-        self.audio += audio_seconds
-        if self.bar is not None:
-            self.bar.update(1)
-            self._postfix()
-
-    def _postfix(self) -> None:
-        rate = self.audio / max(time.perf_counter() - self.started, 1e-9)
-        self.bar.set_postfix_str(
-            f"done {self.counts['done']}, failed {self.counts['failed']}, skipped {self.counts['skipped']}, "
-            f"{rate:.1f} audio h/h"
-        )
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
-class _Quiet:
-    """Raises a logger's level to CRITICAL for a while: Ray Data logs a traceback for each block it drops,
-    and the driver reports those inputs itself."""
-
-    def __init__(self, name: str) -> None:
-        self.logger = logging.getLogger(name)
-        self.level = self.logger.level
-        if not logger.isEnabledFor(logging.DEBUG):
-            self.logger.setLevel(logging.CRITICAL)
-
-    def restore(self) -> None:
-        self.logger.setLevel(self.level)
 
 
 def _check_model(load: Mapping[str, Any]) -> int:
@@ -394,10 +320,12 @@ def _check_model(load: Mapping[str, Any]) -> int:
 
 
 def _rss() -> int:
+    """This process's resident memory in bytes, on every platform psutil knows (0 where it cannot tell)."""
+    import psutil
+
     try:
-        with open("/proc/self/statm", encoding="ascii") as statm:
-            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, AttributeError):
+        return int(psutil.Process().memory_info().rss)
+    except psutil.Error:
         return 0
 
 

@@ -3,8 +3,8 @@
 It reads each input itself (a local path, or a URI through pyarrow's filesystems), transcribes it as
 ``qwen-whisper`` does, and runs whisper's writers into a temporary folder; what it returns per input is
 the writers' bytes, so the driver's files are byte for byte the CLI's. A failing input is a ``failed``
-row with the error's type and message; only the death of the process itself loses the input (the driver
-retries it).
+row with the error's type and message. The death of the process itself loses the input: Ray Data restarts
+the worker and retries its task, and the job's :class:`Attempts` ledger ends that after ``max_attempts``.
 """
 
 from __future__ import annotations
@@ -22,7 +22,25 @@ import numpy as np
 logger = logging.getLogger("qwen_whisper_compat.batch")
 
 #: Columns of the rows a worker returns.
-COLUMNS = ("index", "status", "error", "duration", "language", "seconds", "names", "data", "worker", "node")
+COLUMNS = ("index", "status", "error", "duration", "language", "seconds", "names", "data", "worker", "node", "attempts")
+
+
+class Attempts:
+    """How many times each input was started and not finished, over every worker process of a job: one Ray
+    actor per job (the driver starts it). A worker that dies on an input takes its count with it, so the
+    count of an input that kills its worker grows with each retry, while one that ends is forgotten."""
+
+    def __init__(self) -> None:
+        self._started: dict[str, int] = {}
+
+    def start(self, uri: str) -> int:
+        """Count a start of ``uri``; returns how many starts it has had without an end, this one included."""
+        self._started[uri] = self._started.get(uri, 0) + 1
+        return self._started[uri]
+
+    def finish(self, uri: str) -> None:
+        """``uri`` ended (done or failed) in a living worker."""
+        self._started.pop(uri, None)
 
 
 class Worker:
@@ -33,11 +51,14 @@ class Worker:
         transcribe: Keywords of :func:`~qwen_whisper_compat.transcribe.transcribe`.
         output_format: ``all``, a whisper format or a plugin's.
         writer_args: The subtitle writers' word-level line options.
+        attempts: The job's :class:`Attempts` actor (``None``: no bound, as outside a job).
+        max_attempts: Starts of one input before it is a ``failed`` row instead of being tried again.
     """
 
     def __init__(
-        self, load: Mapping[str, Any], transcribe: Mapping[str, Any], output_format: str, writer_args: Mapping[str, Any]
-    ) -> None:
+        self, load: Mapping[str, Any], transcribe: Mapping[str, Any], output_format: str,
+        writer_args: Mapping[str, Any], attempts: Any = None, max_attempts: int = 3,
+    ) -> None:  # fmt: skip
         from qwen_whisper_compat.model import load_model
 
         load = dict(load)
@@ -47,13 +68,30 @@ class Worker:
         self.writer_args = dict(writer_args)
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
         self.node = _node_id()
+        self.attempts = attempts
+        self.max_attempts = max_attempts
 
     def __call__(self, batch: Mapping[str, np.ndarray]) -> dict[str, list[Any]]:
         rows: dict[str, list[Any]] = {name: [] for name in COLUMNS}
         for index, uri, stem in zip(batch["index"], batch["uri"], batch["stem"]):
-            for name, value in zip(COLUMNS, self._one(int(index), str(uri), str(stem))):
+            attempt = self._ledger("start", str(uri)) or 1
+            if attempt > self.max_attempts:  # it killed this worker every time: never again
+                row: tuple[Any, ...] = (int(index), "failed", died_error(attempt - 1), None, None, None, [], [])
+                row += (self.worker, self.node, attempt - 1)
+            else:
+                row = (*self._one(int(index), str(uri), str(stem)), attempt)
+            self._ledger("finish", str(uri))
+            for name, value in zip(COLUMNS, row):
                 rows[name].append(value)
         return rows
+
+    def _ledger(self, method: str, uri: str) -> int | None:
+        if self.attempts is None:
+            return None
+        import ray
+
+        result = ray.get(getattr(self.attempts, method).remote(uri))
+        return None if result is None else int(result)
 
     def _one(self, index: int, uri: str, stem: str) -> tuple[Any, ...]:
         from qwen_whisper_compat.transcribe import transcribe
@@ -84,6 +122,14 @@ class Worker:
         model = getattr(self, "model", None)
         if model is not None:
             model.close()
+
+
+def died_error(times: int) -> str:
+    """The ``failed`` row's error of an input whose worker process died ``times`` times while on it."""
+    return (
+        f"WorkerDiedError: the worker process died while transcribing it, {times} times "
+        "(killed, or out of memory: try fewer --workers or a smaller --model)"
+    )
 
 
 def _node_id() -> str:
