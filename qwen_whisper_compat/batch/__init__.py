@@ -65,7 +65,7 @@ def transcribe_corpus(
         gpus_per_worker: GPUs each worker takes (default: 1 when the cluster has GPUs, else 0).
         address: The Ray cluster (``"auto"``, ``"ray://host:10001"``); default ``RAY_ADDRESS``, else a
             local cluster started for this job. A session already started by ``ray.init`` is used as it is.
-        retries: Times a task is retried after its worker process dies.
+        retries: Times an input is tried again after its worker process died on it, before it fails.
         progress: Show a progress bar (files done / failed, audio hours per hour).
         highlight_words, max_line_width, max_line_count, max_words_per_line: the subtitle writers' options.
         transcribe_options: Keywords of :func:`~qwen_whisper_compat.transcribe` (``language``,

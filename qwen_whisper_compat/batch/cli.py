@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="Ray cluster to run on: auto, ray://HOST:10001, HOST:6379 (default: $RAY_ADDRESS, "
                             "else a local cluster for this job)")
     batch.add_argument("--retries", type=int, default=2, metavar="N",
-                       help="times the task of a worker process that died is retried before its input fails")
+                       help="times an input is tried again after its worker process died on it, before it fails")
     return p  # fmt: skip
 
 
