@@ -4,7 +4,9 @@ drive theirs), and by a client that does exactly what Home Assistant's Wyoming S
 
 One server runs for the module (its console script, ``--model base`` resolving to the tiny random models,
 one transcription at a time and one more waiting). Transcripts are compared with the live engine in-process
-(``model.stream``) fed the same audio through the same public PCM converter, in the server's blocks.
+(``model.stream``) fed the same audio in the server's blocks, decoded independently of the server's PCM
+converter (the chunks' PCM as a WAV file through ``load_audio``). The loading tests start servers whose model
+load waits for the test (tests/gated_source.py, a model-source plugin).
 """
 
 from __future__ import annotations
@@ -16,13 +18,15 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+import wave
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from gated_source import plugin_env
 from qwc_fixtures import free_port, install_distribution, server_process
 from wyoming.asr import Transcribe, Transcript, TranscriptChunk, TranscriptStart, TranscriptStop
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
@@ -33,7 +37,7 @@ from wyoming.info import Describe, Info
 
 import qwen_whisper_compat
 from qwen_whisper_compat import load_audio
-from qwen_whisper_compat.pcm import PcmConverter
+from qwen_whisper_compat.tokenizer import QWEN_LANGUAGES
 
 ADAPTER = Path(__file__).resolve().parents[1] / "adapters" / "wyoming"
 THREADS = 1
@@ -78,13 +82,19 @@ def script() -> Path:
 
 
 @contextlib.contextmanager
-def running_server(script: Path, env: dict[str, str], folder: Path, args: list[str]) -> Iterator[Server]:
-    """``qwen-whisper-wyoming --model base`` on a free loopback port, once it answers ``describe``."""
+def running_server(
+    script: Path, env: dict[str, str], folder: Path, args: list[str], model: str = "base", loaded: bool = True
+) -> Iterator[Server]:
+    """``qwen-whisper-wyoming --model base`` on a free loopback port, once it transcribes (``loaded``: an empty
+    transcription is answered with a transcript), or else once it answers ``describe``."""
     port = free_port()
     log = folder / "wyoming.log"
-    command = [str(script), "--model", "base", "--uri", f"tcp://127.0.0.1:{port}", "--threads", str(THREADS), *args]
+    command = [str(script), "--model", model, "--uri", f"tcp://127.0.0.1:{port}", "--threads", str(THREADS), *args]
 
     def ready() -> bool:
+        if loaded:
+            empty = [AudioStart(*HA_FORMAT).event(), AudioStop().event()]
+            return _types(asyncio.run(_exchange(port, empty))) == ["transcript"]
         return _types(asyncio.run(_exchange(port, [Describe().event()], until="info"))) == ["info"]
 
     with server_process(command, env, log, ready) as process:
@@ -131,10 +141,20 @@ def jfk_ha(shared_audio: Path) -> list[AudioChunk]:
     return _chunks(_pcm(shared_audio, HA_FORMAT), HA_FORMAT)
 
 
-def _reference(model: Any, chunks: list[AudioChunk], language: str | None) -> tuple[list[str], str, str]:
+def _decoded(chunks: list[AudioChunk], folder: Path) -> np.ndarray:
+    """The chunks' audio at 16 kHz mono, as a WAV file through ``load_audio``: not the server's code."""
+    path = folder / "sent.wav"
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(chunks[0].channels)
+        w.setsampwidth(chunks[0].width)
+        w.setframerate(chunks[0].rate)
+        w.writeframes(b"".join(c.audio for c in chunks))
+    return load_audio(path)
+
+
+def _reference(model: Any, chunks: list[AudioChunk], language: str | None, folder: Path) -> tuple[list[str], str, str]:
     """The live engine on what the server hears: the speech finals' texts, the transcript, its language."""
-    converter = PcmConverter(chunks[0].rate, chunks[0].width, chunks[0].channels)
-    samples = np.concatenate([converter.convert(c.audio) for c in chunks] + [converter.flush()])
+    samples = _decoded(chunks, folder)
     with model.stream(language=language, partials=False) as stream:
         events = [e for i in range(0, samples.size, BLOCK) for e in stream.feed(samples[i : i + BLOCK])]
         events += stream.finish()
@@ -146,13 +166,17 @@ def _reference(model: Any, chunks: list[AudioChunk], language: str | None) -> tu
 
 
 @pytest.fixture(scope="module")
-def reference_stereo(model: Any, jfk_stereo: list[AudioChunk]) -> tuple[list[str], str, str]:
-    return _reference(model, jfk_stereo, None)
+def reference_stereo(
+    model: Any, jfk_stereo: list[AudioChunk], tmp_path_factory: pytest.TempPathFactory
+) -> tuple[list[str], str, str]:
+    return _reference(model, jfk_stereo, None, tmp_path_factory.mktemp("reference-stereo"))
 
 
 @pytest.fixture(scope="module")
-def reference_en(model: Any, jfk_ha: list[AudioChunk]) -> tuple[list[str], str, str]:
-    return _reference(model, jfk_ha, "en")
+def reference_en(
+    model: Any, jfk_ha: list[AudioChunk], tmp_path_factory: pytest.TempPathFactory
+) -> tuple[list[str], str, str]:
+    return _reference(model, jfk_ha, "en", tmp_path_factory.mktemp("reference-en"))
 
 
 # ------------------------------------------------------------------------------------------------- helpers
@@ -357,11 +381,17 @@ def test_a_client_that_vanishes_mid_stream_frees_its_slot(
     assert Transcript.from_event(events[0]).text == reference_stereo[1]
 
 
-def test_a_language_the_model_lacks_is_an_error_event(server: Server) -> None:
-    events = asyncio.run(_exchange(server.port, [Transcribe(language="tlh").event(), AudioStop().event()]))
+@pytest.mark.parametrize(
+    ("language", "message"),
+    [("tlh", "unknown language 'tlh'"), ("nb-NO", "does not transcribe the language 'nb-NO' (no, norwegian)")],
+    ids=["unknown", "not-the-models"],
+)
+def test_a_language_the_model_lacks_is_an_error_event(server: Server, model: Any, language: str, message: str) -> None:
+    events = asyncio.run(_exchange(server.port, [Transcribe(language=language).event(), AudioStop().event()]))
     assert _types(events) == ["error"]
     error = Error.from_event(events[0])
-    assert error.code == "unsupported-option" and "'tlh'" in error.text and "en" in error.text
+    assert error.code == "unsupported-option" and message in error.text
+    assert ", ".join(sorted(model.languages)) in error.text, "the error lists the languages that work"
 
 
 def test_region_tagged_languages_resolve_to_the_models_code(
@@ -428,7 +458,7 @@ async def _next(stdout: asyncio.StreamReader, kind: str) -> Event:
         (["--uri", "tcp://127.0.0.1"], "needs a host and a port"),
         (["--uri", "stdio://", "--zeroconf"], "--zeroconf needs a tcp:// --uri"),
         (["--max-sessions", "0"], "--max-sessions must be 1 or more"),
-        (["--language", "tlh"], "does not transcribe the language 'tlh'"),
+        (["--language", "tlh"], "--language: unknown language 'tlh'; the languages are en, zh, de"),
     ],
     ids=["scheme", "port", "zeroconf-stdio", "sessions", "language"],
 )
@@ -450,6 +480,58 @@ def test_a_model_that_is_not_there_exits_1_saying_what_to_do(script: Path, tmp_p
     assert done.returncode == 1, done.stderr
     assert "cannot load model 'base'" in done.stderr and "Traceback" not in done.stderr
     assert not any(tmp_path.iterdir()), "nothing half-written in the data folder"
+
+
+# ------------------------------------------------------------------------------------------------- loading
+@pytest.fixture
+def gated(
+    model_env: dict[str, str], converted: Callable[..., Path], asr_ckpt: Path, tmp_path: Path
+) -> tuple[dict[str, str], Path]:
+    """The environment in which ``--model gated`` loads the tiny model once the gate file is written; the gate."""
+    gate = tmp_path / "gate"
+    return {**model_env, **plugin_env(tmp_path / "plugin", converted(asr_ckpt), gate)}, gate
+
+
+def test_the_server_listens_while_the_model_loads(
+    script: Path, gated: tuple[dict[str, str], Path], jfk_ha: list[AudioChunk], tmp_path: Path
+) -> None:
+    """Bound before the load: ``describe`` is answered with what is known, a transcription gets an ``error``
+    event (code ``loading``) and the connection closes at its ``audio-stop``; once loaded, it transcribes."""
+    env, gate = gated
+    with running_server(script, env, tmp_path, [], model="gated", loaded=False) as server:
+        info = Info.from_event(asyncio.run(_exchange(server.port, [Describe().event()], until="info"))[0])
+        [model] = info.asr[0].models
+        assert model.name == "gated" and model.installed and "(loading)" in model.description
+        assert model.languages == sorted(QWEN_LANGUAGES), "the released models' languages, until it is loaded"
+        refused = asyncio.run(_exchange(server.port, [Transcribe(language="en").event(), *_audio(jfk_ha[:20])]))
+        assert _types(refused) == ["error"], "one error; the rest of the request is read and dropped"
+        error = Error.from_event(refused[0])
+        assert error.code == "loading" and "'gated' is still loading" in error.text
+        assert "; ready" not in server.log_text()
+
+        gate.write_text("go")
+        deadline = time.monotonic() + TIMEOUT
+        while _types(events := asyncio.run(_exchange(server.port, _audio(jfk_ha)))) != ["transcript"]:
+            assert [Error.from_event(e).code for e in events] == ["loading"], events
+            assert time.monotonic() < deadline, server.log_text()
+            time.sleep(0.2)
+        assert Transcript.from_event(events[0]).text
+        info = Info.from_event(asyncio.run(_exchange(server.port, [Describe().event()], until="info"))[0])
+        assert "(loading)" not in info.asr[0].models[0].description
+        log = server.log_text()
+    assert log.index("listening at") < log.index("; ready"), log
+
+
+def test_a_model_that_fails_to_load_after_the_bind_exits_1(
+    script: Path, gated: tuple[dict[str, str], Path], tmp_path: Path
+) -> None:
+    env, gate = gated
+    with running_server(script, env, tmp_path, [], model="gated", loaded=False) as server:
+        gate.write_text("fail")
+        assert server.process.wait(timeout=TIMEOUT) == 1
+        log = server.log_text()
+    assert "cannot load model 'gated'" in log and "the test's gate says this load fails" in log, log
+    assert "Traceback" not in log and "; ready" not in log
 
 
 # ------------------------------------------------------------------------------------------------- zeroconf

@@ -1,4 +1,4 @@
-"""``qwen-whisper-wyoming``: load one model, then serve it over the Wyoming protocol until stopped.
+"""``qwen-whisper-wyoming``: listen, load one model, then serve it over the Wyoming protocol until stopped.
 
 The command line is ``wyoming-faster-whisper``'s where it applies (``--uri``, ``--zeroconf [NAME]``,
 ``--model``, ``--language``, ``--data-dir``, ``--download-dir``, ``--device``, ``--initial-prompt``,
@@ -6,6 +6,11 @@ The command line is ``wyoming-faster-whisper``'s where it applies (``--uri``, ``
 it needs only the program name changed. This module owns the command line, logging and the model's
 lifetime; it never prints (messages go through ``logging``, on stderr: with ``--uri stdio://`` stdout is
 the protocol).
+
+The server listens before the model loads: while it downloads, converts and loads, ``describe`` is answered
+and a transcription gets an ``error`` event (code ``loading``) (over ``stdio://`` the events wait until it is
+loaded). "ready" is logged once both are done (and the zeroconf announcement, if asked for, is made then); a
+model that cannot be loaded is logged and the process exits with 1.
 """
 
 from __future__ import annotations
@@ -16,17 +21,20 @@ import contextlib
 import importlib.util
 import ipaddress
 import logging
+import signal
 import socket
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from functools import partial
 from pathlib import Path
 from urllib.parse import urlparse
 
 import qwen_whisper_compat
-from qwen_whisper_compat import ModelNotAvailableError, QwenWhisperError, Whisper
+from qwen_whisper_compat import ModelNotAvailableError, QwenWhisperError, UnsupportedOptionError, Whisper
+from qwen_whisper_compat.serving import BackgroundModel, is_loopback
+from qwen_whisper_compat.tokenizer import to_language_code
 from qwen_whisper_wyoming import __version__
 from qwen_whisper_wyoming.handler import TranscribeHandler
-from qwen_whisper_wyoming.service import Service, Settings, resolve_language
+from qwen_whisper_wyoming.service import Service, Settings
 
 logger = logging.getLogger("qwen_whisper_wyoming")
 
@@ -128,18 +136,12 @@ def run(argv: Sequence[str] | None = None) -> int:
         parser.error("--max-sessions must be 1 or more")
     if args.max_queue < 0:
         parser.error("--max-queue must be 0 or more")
+    try:
+        language = None if args.language.lower() == "auto" else to_language_code(args.language)
+    except UnsupportedOptionError as e:
+        parser.error(f"--language: {e}")
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO, format=args.log_format)
 
-    try:
-        model = load(args)
-    except QwenWhisperError as e:
-        logger.error("cannot load model %r: %s", args.model, e)
-        return 1
-    try:
-        language = None if args.language.lower() == "auto" else resolve_language(args.language, model.languages)
-    except QwenWhisperError as e:
-        model.close()
-        parser.error(f"--language: {e}")
     settings = Settings(
         model_name=Path(args.model).name if Path(args.model).is_dir() else args.model,
         language=language,
@@ -147,16 +149,17 @@ def run(argv: Sequence[str] | None = None) -> int:
         max_sessions=args.max_sessions,
         max_queue=args.max_queue,
     )
-    service = Service(model, settings, __version__)
+    loading = BackgroundModel(partial(load, args), args.model)
+    service = Service(loading, settings, __version__)
     try:
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(serve(service, args.uri, args.zeroconf))
-    except AnnounceError as e:
+    except (AnnounceError, CannotServe) as e:
         logger.error("%s", e)
         return 1
     finally:
         service.shutdown()
-        model.close()
+        loading.close()
     return 0
 
 
@@ -185,23 +188,83 @@ def load(args: argparse.Namespace) -> Whisper:
 
 
 async def serve(service: Service, uri: str, zeroconf: str | None) -> None:
-    """Serve ``service`` at ``uri`` until stopped (SIGTERM, Ctrl-C, or the end of stdin for ``stdio://``).
+    """Listen at ``uri``, load the model (``service.loading``), and serve until stopped (SIGTERM, Ctrl-C, or
+    the end of stdin for ``stdio://``). A socket is listened at before the load starts; ``stdio://`` has no
+    address that could look dead, and its one client cannot come back after an error: its events are read
+    once the model is loaded (they wait in the pipe).
 
     Raises:
+        CannotServe: The address cannot be listened at, the model cannot be loaded, or it does not transcribe
+            the ``--language`` asked for.
         AnnounceError: ``zeroconf`` is given and the name cannot be announced.
     """
-    from wyoming.server import AsyncServer, AsyncTcpServer
+    from wyoming.server import AsyncServer, AsyncStdioServer, AsyncTcpServer
 
     server = AsyncServer.from_uri(uri)
-    async with contextlib.AsyncExitStack() as stack:
-        if zeroconf:
-            assert isinstance(server, AsyncTcpServer)
-            await stack.enter_async_context(announced(zeroconf, server.host, server.port))
-        logger.info(
-            "qwen-whisper-wyoming %s: serving %s at %s (%d transcription(s) at once, %d may wait); ready",
-            __version__, service.settings.model_name, uri, service.settings.max_sessions, service.settings.max_queue,
-        )  # fmt: skip
-        await server.run(partial(TranscribeHandler, service))
+    handlers = partial(TranscribeHandler, service)
+    loop = asyncio.get_running_loop()
+    stdio = isinstance(server, AsyncStdioServer)
+    stop = asyncio.Event()
+    if not stdio:
+        try:
+            await server.start(handlers)  # listening from here on
+        except OSError as e:
+            raise CannotServe(f"cannot listen at {uri}: {e}") from e
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # no signal handlers on Windows' loop
+            loop.add_signal_handler(signal.SIGTERM, stop.set)
+    settings = service.settings
+    logger.info("qwen-whisper-wyoming %s: %s; loading model %s", __version__,
+                "reading stdin once it is loaded" if stdio else f"listening at {uri}", settings.model_name)  # fmt: skip
+    loaded = asyncio.Event()
+    service.loading.start(lambda _: _call_soon(loop, loaded.set))
+    waiting, stopping = asyncio.ensure_future(loaded.wait()), asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({waiting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if not loaded.is_set():
+            return  # stopped while the model loaded
+        _check_loaded(service)
+        async with contextlib.AsyncExitStack() as stack:
+            if zeroconf:
+                assert isinstance(server, AsyncTcpServer)
+                await stack.enter_async_context(announced(zeroconf, server.host, server.port))
+            logger.info(
+                "qwen-whisper-wyoming %s: serving %s at %s (%d transcription(s) at once, %d may wait); ready",
+                __version__, settings.model_name, uri, settings.max_sessions, settings.max_queue,
+            )  # fmt: skip
+            if stdio:
+                await server.run(handlers)  # until stdin ends (wyoming turns SIGTERM into its end)
+            else:
+                await stopping
+    finally:
+        waiting.cancel()
+        stopping.cancel()
+        if not stdio:
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(signal.SIGTERM)
+            await server.stop()
+
+
+def _check_loaded(service: Service) -> None:
+    """Raises :class:`CannotServe` when the model failed to load or lacks the server's default language."""
+    error = service.loading.error
+    if error is not None:
+        if isinstance(error, QwenWhisperError):
+            raise CannotServe(f"cannot load model {service.loading.name!r}: {error}") from error
+        logger.error("the load failed", exc_info=error)  # not one of ours: a bug or the machine
+        raise CannotServe(f"cannot load model {service.loading.name!r}: {type(error).__name__}: {error}") from error
+    language = service.settings.language
+    if language is not None and language not in service.languages:
+        raise CannotServe(f"--language: the model {service.loading.name!r} does not transcribe {language!r}; it "
+                          f"transcribes {', '.join(sorted(service.languages))}")  # fmt: skip
+
+
+def _call_soon(loop: asyncio.AbstractEventLoop, callback: Callable[[], object]) -> None:
+    with contextlib.suppress(RuntimeError):  # the loop has ended: the server stopped while the model loaded
+        loop.call_soon_threadsafe(callback)
+
+
+class CannotServe(Exception):
+    """The server cannot serve the model (the message says why)."""
 
 
 class AnnounceError(Exception):
@@ -217,7 +280,7 @@ async def announced(name: str, host: str, port: int) -> AsyncIterator[None]:
 
     if host in ("", "0.0.0.0", "::"):
         host = _outward_address()  # listening everywhere: announce the address other machines reach
-    elif _is_loopback(host):
+    elif is_loopback(host):
         logger.warning("--zeroconf announces %s, a loopback address: Home Assistant on another machine cannot "
                        "reach it (listen with --uri tcp://0.0.0.0:%d)", host, port)  # fmt: skip
     try:
@@ -251,12 +314,3 @@ def _outward_address() -> str:
         except OSError as e:
             raise AnnounceError("cannot tell this machine's network address for zeroconf: listen on it explicitly "
                                 "(--uri tcp://ADDRESS:10300)") from e  # fmt: skip
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

@@ -8,8 +8,8 @@ the model's thread, and every segment the engine closes at a pause is final. A c
 a ``transcript-chunk`` for each final (the chunks add up to the transcript), then after ``audio-stop`` the
 ``transcript`` (always sent: Home Assistant's client reads only that) and ``transcript-stop``. A client that
 sent only audio gets the ``transcript`` alone. The connection closes after the transcript, as
-``wyoming-faster-whisper`` does. Errors (a busy server, a language the model lacks, audio it cannot read)
-are an ``error`` event at once; the rest of that request is read and dropped, and the connection closes at
+``wyoming-faster-whisper`` does. Errors (a model still loading, a busy server, a language the model lacks, audio
+it cannot read) are an ``error`` event at once; the rest of that request is read and dropped, and the connection closes at
 its ``audio-stop`` (closing earlier would reset the connection over the unread audio and lose the error).
 """
 
@@ -34,8 +34,9 @@ from wyoming.server import AsyncEventHandler
 from qwen_whisper_compat import AudioLoadError, QwenWhisperError, UnsupportedOptionError
 from qwen_whisper_compat.audio import SAMPLE_RATE
 from qwen_whisper_compat.pcm import PcmConverter
+from qwen_whisper_compat.serving import ModelLoading, QueueFull
 from qwen_whisper_compat.streaming import Stream, StreamEvent
-from qwen_whisper_wyoming.service import Busy, Service
+from qwen_whisper_wyoming.service import Service
 
 logger = logging.getLogger("qwen_whisper_wyoming.handler")
 
@@ -79,6 +80,7 @@ class TranscribeHandler(AsyncEventHandler):
         if self._failed:  # the error was sent: the rest of this request is read and dropped up to its end
             return not AudioStop.is_type(event.type)
         try:
+            self.service.model  # noqa: B018  (raises ModelLoading while the model loads)
             if AudioChunk.is_type(event.type):
                 await (await self._open()).add(AudioChunk.from_event(event))
             elif AudioStart.is_type(event.type):
@@ -90,7 +92,7 @@ class TranscribeHandler(AsyncEventHandler):
                 self._transcribe(Transcribe.from_event(event))
             else:
                 logger.debug("ignoring a %s event", event.type)
-        except (QwenWhisperError, Busy) as e:
+        except Exception as e:  # noqa: BLE001  (every failure is the client's error event, never a dropped connection)
             await self._fail(e)
             return not AudioStop.is_type(event.type)
         return True
@@ -118,7 +120,7 @@ class TranscribeHandler(AsyncEventHandler):
         if self._job is None:
             request = self._request or Request(self.service.settings.language, self.service.settings.initial_prompt,
                                                streaming=False)  # fmt: skip
-            self._job = _Job(self.service, request, self._chunk)  # raises Busy before anything is sent
+            self._job = _Job(self.service, request, self._chunk)  # raises QueueFull before anything is sent
             if request.streaming:
                 await self.write_event(TranscriptStart(language=request.language).event())
         return self._job
@@ -145,12 +147,21 @@ class TranscribeHandler(AsyncEventHandler):
     async def _fail(self, error: Exception) -> None:
         code = _code(error)
         self._failed = True
-        logger.warning("%s: %s", code, error)
+        if isinstance(error, QueueFull):
+            settings = self.service.settings
+            text = f"{error} (qwen-whisper-wyoming --max-sessions {settings.max_sessions} --max-queue {settings.max_queue})"
+            logger.warning("%s: %s", code, text)
+        elif isinstance(error, QwenWhisperError):
+            text = str(error)
+            logger.warning("%s: %s", code, text)
+        else:  # not one of ours: a bug or the machine; its traceback helps
+            text = f"the transcription failed ({type(error).__name__}: {error})"
+            logger.error("%s: %s", code, text, exc_info=error)
         if self._job is not None:
             self._job.cancel()
             self._job = None
         try:
-            await self.write_event(Error(text=str(error), code=code).event())
+            await self.write_event(Error(text=text, code=code).event())
         except (ConnectionError, RuntimeError):
             logger.debug("the client left before the error could be sent")
 
@@ -175,7 +186,7 @@ class _Job:
         self._pending: list[np.ndarray] = []
         self._pending_size = 0
         self._converter: PcmConverter | None = None
-        service.admit()
+        service.admission.admit()
         self._task = asyncio.create_task(self._run(), name="qwen-whisper-wyoming transcription")
         self._task.add_done_callback(self._ended)
 
@@ -209,7 +220,7 @@ class _Job:
         return self.text.strip(), self.language
 
     def _ended(self, task: asyncio.Task[None]) -> None:
-        self.service.leave()
+        self.service.admission.leave()
         if not task.cancelled() and task.exception() is not None:
             logger.debug("transcription ended with %r", task.exception())
 
@@ -234,21 +245,21 @@ class _Job:
         raise RuntimeError("the transcription ended before its audio did")
 
     async def _run(self) -> None:
-        service = self.service
-        async with service.slot():
+        admission = self.service.admission
+        async with admission.slot():
             stream = await self._open_stream()
             try:
                 while (block := await self._queue.get()) is not None:
-                    await self._take(await service.run(functools.partial(stream.feed, block)))
-                await self._take(await service.run(stream.finish))
+                    await self._take(await admission.run(functools.partial(stream.feed, block)))
+                await self._take(await admission.run(stream.finish))
                 self.language = stream.result()["language"] or self.language
             finally:
-                service.submit(stream.close)
+                admission.run_soon(stream.close)
 
     async def _open_stream(self) -> Stream[Any]:
         """``model.stream()`` on the model's thread; one that opens after this task was cancelled (the client
         left while it waited) is closed there, so that it does not keep the model's live-stream slot."""
-        opening = self.service.submit(functools.partial(
+        opening = self.service.admission.run_soon(functools.partial(
             self.service.model.stream, self.request.language, initial_prompt=self.request.prompt, partials=False,
         ))  # fmt: skip
         try:
@@ -274,7 +285,9 @@ def _close_opened(opening: Future[Stream[Any]]) -> None:
 
 
 def _code(error: Exception) -> str:
-    if isinstance(error, Busy):
+    if isinstance(error, ModelLoading):
+        return "loading"
+    if isinstance(error, QueueFull):
         return "busy"
     if isinstance(error, UnsupportedOptionError):
         return "unsupported-option"

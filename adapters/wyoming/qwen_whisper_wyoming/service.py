@@ -1,36 +1,29 @@
-"""The one loaded model every Wyoming connection shares: its thread, its live-stream slots, its ``info``.
+"""The one model every Wyoming connection shares: its loading, its thread and slots, its ``info``.
 
-This module owns running blocking model calls off the event loop (one thread, so calls from several
-connections never contend inside the engine), handing out the model's live-stream slots in turn with a
-bounded number of waiting clients, and describing the model as Wyoming's ``info``. It knows nothing of
-connections or events.
+This module owns the model's side of the server: loading it behind a server that already listens
+(:class:`~qwen_whisper_compat.serving.BackgroundModel`; while it loads, ``describe`` answers with what is
+known and transcriptions are refused with :class:`~qwen_whisper_compat.serving.ModelLoading`), running blocking
+model calls off the event loop on one thread (so calls from several connections never contend inside the
+engine), handing out the model's live-stream slots in turn with a bounded number of waiting clients
+(:class:`~qwen_whisper_compat.serving.Admission`), and describing the model as Wyoming's ``info``. It knows
+nothing of connections or events.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TypeVar
 
 from wyoming.info import AsrModel, AsrProgram, Attribution, Info
 
-from qwen_whisper_compat import UnsupportedOptionError, Whisper
-from qwen_whisper_compat.tokenizer import TO_LANGUAGE_CODE
+from qwen_whisper_compat import Whisper
+from qwen_whisper_compat.serving import Admission, BackgroundModel
+from qwen_whisper_compat.tokenizer import QWEN_LANGUAGES, to_language_code
 
 logger = logging.getLogger("qwen_whisper_wyoming.service")
 
-T = TypeVar("T")
-
 QWEN = Attribution(name="Qwen team, Alibaba", url="https://github.com/QwenLM/Qwen3-ASR")
 PROGRAM = Attribution(name="qwen-whisper-compat", url="https://pypi.org/project/qwen-whisper-compat/")
-
-
-class Busy(Exception):
-    """Every live-stream slot is taken and ``max_queue`` transcriptions already wait for one."""
 
 
 @dataclass(frozen=True)
@@ -53,73 +46,46 @@ class Settings:
 
 
 class Service:
-    """The model, its single worker thread and its slots. Use from one event loop.
+    """The model (loaded or loading), its single thread and its slots. Use from one event loop.
 
     Args:
-        model: The loaded model; the caller keeps ownership and closes it after :meth:`shutdown`.
+        model: The model, or one loading (:meth:`BackgroundModel.start` is the caller's); the caller keeps
+            ownership and closes it after :meth:`shutdown`.
         settings: See :class:`Settings`.
         version: This server's version, for ``info``.
     """
 
-    def __init__(self, model: Whisper, settings: Settings, version: str) -> None:
+    def __init__(self, model: Whisper | BackgroundModel[Whisper], settings: Settings, version: str) -> None:
         if settings.max_sessions < 1:
             raise ValueError(f"max_sessions must be 1 or more, got {settings.max_sessions}")
-        if settings.max_queue < 0:
-            raise ValueError(f"max_queue must be 0 or more, got {settings.max_queue}")
-        self.model = model
+        self.loading = (
+            model if isinstance(model, BackgroundModel) else BackgroundModel.loaded(model, settings.model_name)
+        )
         self.settings = settings
         self.version = version
-        self.languages = frozenset(model.languages)
-        model.max_live_streams = settings.max_sessions
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qwen-whisper-wyoming")
-        self._slots = asyncio.Semaphore(settings.max_sessions)
-        self._admitted = 0
-        #: Transcriptions holding a slot.
-        self.active = 0
+        #: The model's thread, with ``max_sessions`` slots and ``max_queue`` waiting places.
+        self.admission = Admission(settings.max_queue, slots=settings.max_sessions, name="qwen-whisper-wyoming")
+        self._model: Whisper | None = None
 
     @property
-    def waiting(self) -> int:
-        """Admitted transcriptions that wait for a slot."""
-        return self._admitted - self.active
-
-    async def run(self, job: Callable[[], T]) -> T:
-        """Run ``job`` on the model's thread, after the jobs submitted before it."""
-        return await asyncio.get_running_loop().run_in_executor(self._executor, job)
-
-    def submit(self, job: Callable[[], T]) -> Future[T]:
-        """Queue ``job`` on the model's thread without waiting for it (clean-up from a cancelled task)."""
-        return self._executor.submit(job)
-
-    def admit(self) -> None:
-        """Count one more transcription in (it then waits in :meth:`slot`); :meth:`leave` when it ends.
+    def model(self) -> Whisper:
+        """The loaded model (made ready for ``max_sessions`` live streams on first use).
 
         Raises:
-            Busy: ``max_sessions`` transcriptions run and ``max_queue`` wait already.
+            ModelLoading: It is not loaded yet, or could not be.
         """
-        settings = self.settings
-        if self._admitted >= settings.max_sessions + settings.max_queue:
-            raise Busy(
-                f"the server is busy: {self.active} transcription(s) in progress and {self.waiting} waiting "
-                f"(qwen-whisper-wyoming --max-sessions {settings.max_sessions} --max-queue {settings.max_queue}); "
-                "try again when one has finished"
-            )
-        self._admitted += 1
+        if self._model is None:
+            model = self.loading.model
+            model.max_live_streams = self.settings.max_sessions
+            self._model = model
+        return self._model
 
-    def leave(self) -> None:
-        """An admitted transcription ended (finished, failed or cancelled, before or after its slot)."""
-        self._admitted -= 1
-
-    @contextlib.asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        """Hold one of the model's live-stream slots (admitted transcriptions wait here in turn)."""
-        if self._slots.locked():
-            logger.debug("a transcription waits for a slot (%d waiting)", self.waiting)
-        async with self._slots:
-            self.active += 1
-            try:
-                yield
-            finally:
-                self.active -= 1
+    @property
+    def languages(self) -> frozenset[str]:
+        """The model's languages; while it loads, those of the released models."""
+        if self.loading.state == "ready":
+            return frozenset(self.model.languages)
+        return frozenset(QWEN_LANGUAGES)
 
     def resolve_language(self, language: str | None) -> str | None:
         """The whisper code the model transcribes for a client's language (``"en"``, ``"en-US"``,
@@ -130,13 +96,16 @@ class Service:
         """
         if not language or language.lower() == "auto":
             return self.settings.language
-        return resolve_language(language, self.languages)
+        return to_language_code(language, self.languages)
 
     def info(self) -> Info:
-        """Wyoming's ``info``: one ASR program with this model and its languages; streaming supported."""
+        """Wyoming's ``info``: one ASR program with this model and its languages; streaming supported. While the
+        model loads it is listed already (Home Assistant sets up only programs with installed models) with the
+        languages of the released models, and its description says it is loading."""
+        loading = "" if self.loading.state == "ready" else " (loading)"
         model = AsrModel(
             name=self.settings.model_name,
-            description=f"Qwen3-ASR ({self.settings.model_name}) on ONNX Runtime and llama.cpp",
+            description=f"Qwen3-ASR ({self.settings.model_name}) on ONNX Runtime and llama.cpp{loading}",
             attribution=QWEN,
             installed=True,
             languages=sorted(self.languages),
@@ -154,22 +123,5 @@ class Service:
         return Info(asr=[program])
 
     def shutdown(self) -> None:
-        """Wait for the model's thread to finish what it was given."""
-        self._executor.shutdown(wait=True)
-
-
-def resolve_language(language: str, known: Sequence[str] | frozenset[str]) -> str:
-    """``language`` as one of the ``known`` whisper codes: the code itself, its part before a region
-    (``"en-US"`` -> ``"en"``), or a language name whisper knows (``"English"``).
-
-    Raises:
-        UnsupportedOptionError: None of these is known.
-    """
-    text = language.strip().lower().replace("_", "-")
-    for candidate in (text, text.split("-")[0], TO_LANGUAGE_CODE.get(text, "")):
-        if candidate in known:
-            return candidate
-    raise UnsupportedOptionError(
-        f"this model does not transcribe the language {language!r}; it knows {', '.join(sorted(known))} "
-        "(or leave the language out to detect it)"
-    )
+        """Finish what the model's thread is running and stop it."""
+        self.admission.close()
