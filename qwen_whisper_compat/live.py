@@ -13,19 +13,22 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
 from qwen_whisper_compat.engine.live import Final, LiveEvent, LiveSession, LiveStats, Partial
 from qwen_whisper_compat.engine.types import ChunkResult
-from qwen_whisper_compat.errors import AudioLoadError
-from qwen_whisper_compat.recognizer import RunOptions, SegmentInfo, language_code
+from qwen_whisper_compat.errors import AudioLoadError, UnsupportedOptionError
+from qwen_whisper_compat.shaping import SegmentInfo, language_code
 
-__all__ = ["LiveStream", "LiveUpdate"]
+if TYPE_CHECKING:
+    from qwen_whisper_compat.recognizer import RunOptions
+
+__all__ = ["LiveStats", "LiveStream", "LiveUpdate", "StreamSlots"]
 
 #: Shapes an engine final into subtitle-sized segments (the recognizer's offline rules).
-Shape = Callable[[ChunkResult, RunOptions], Iterator[SegmentInfo]]
+Shape = Callable[[ChunkResult, "RunOptions"], Iterator[SegmentInfo]]
 
 
 @dataclass(frozen=True)
@@ -53,16 +56,14 @@ class LiveUpdate:
 class LiveStream:
     """A live transcription in progress: :meth:`feed` samples, read updates, :meth:`finish`.
 
-    Calls are serialised by a lock, so a producer thread may feed while another thread finishes; streams
-    open at once on one model share theirs (``lock``), since they share its decoder.
+    A stream's calls are serialised by its own lock, so a producer thread may feed while another thread
+    finishes; streams open at once on one model (and offline calls on it) take turns on its decoder inside
+    the engine, live steps first.
     """
 
-    def __init__(
-        self, session: LiveSession, shape: Shape, options: RunOptions, on_close: Callable[[], None],
-        lock: threading.RLock | None = None,
-    ) -> None:  # fmt: skip
+    def __init__(self, session: LiveSession, shape: Shape, options: RunOptions, on_close: Callable[[], None]) -> None:
         self._session, self._shape, self._options = session, shape, options
-        self._lock = lock if lock is not None else threading.RLock()
+        self._lock = threading.RLock()
         self._on_close = on_close
         self._closed = False
 
@@ -120,3 +121,49 @@ class LiveStream:
             language_code(event.chunk.language), segments, event.speech,
         )  # fmt: skip
 
+
+
+class StreamSlots:
+    """How many live streams are open on one model, and how many may be (1 unless raised). Each open stream
+    holds one or two KV sequences of the decoder (about 60 MB each for the 0.6B)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._open = 0
+        self._limit = 1
+
+    @property
+    def limit(self) -> int:
+        """Streams that may be open at once."""
+        return self._limit
+
+    @limit.setter
+    def limit(self, n: int) -> None:
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise UnsupportedOptionError(f"max_live_streams must be a whole number >= 1, got {n!r}")
+        self._limit = n
+
+    @property
+    def open(self) -> int:
+        """Streams open now."""
+        return self._open
+
+    def take(self) -> None:
+        """Count one more open stream.
+
+        Raises:
+            UnsupportedOptionError: :attr:`limit` streams are open already.
+        """
+        with self._lock:
+            n = self._limit
+            if self._open >= n:
+                raise UnsupportedOptionError(
+                    f"this model is already transcribing {n} live stream{'s' if n > 1 else ''} (max_live_streams="
+                    f"{n}): finish or close one first, or raise model.max_live_streams"
+                )
+            self._open += 1
+
+    def give_back(self) -> None:
+        """A stream closed."""
+        with self._lock:
+            self._open -= 1

@@ -80,11 +80,11 @@ class Whisper:
     def max_live_streams(self) -> int:
         """How many :meth:`stream` s may be open at once (1 unless raised; servers raise it). Each holds two
         KV sequences of the decoder; their calls take turns on the one model."""
-        return self.recognizer.max_live_streams
+        return self.recognizer.streams.limit
 
     @max_live_streams.setter
     def max_live_streams(self, n: int) -> None:
-        self.recognizer.max_live_streams = n
+        self.recognizer.streams.limit = n
 
     def to(self, *args: Any, **kwargs: Any) -> Whisper:
         return self

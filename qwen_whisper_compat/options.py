@@ -42,7 +42,10 @@ IGNORED: Mapping[str, str] = {
     "chunk_length": "the engine cuts ~30 s chunks at quiet points itself",
     "language_detection_threshold": "the language is read once from the first 30 s",
     "language_detection_segments": "the language is read once from the first 30 s",
-    "num_workers": "one model serves one transcription at a time",
+    "num_workers": (
+        "calls from several threads are safe and share the one loaded model: its decoder serves them a chunk at a "
+        "time (live streams first); no second llama.cpp context is loaded, since one call already uses every core"
+    ),
     "compute_type": "the precision comes from the model folder (e.g. model 'qwen3-asr-1.7b-q4_k')",
     "device_index": "the engine uses the first device",
     "in_memory": "the model files are memory-mapped",

@@ -18,21 +18,21 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from qwen_whisper_compat.engine.languages import LANGUAGE_CODES, language_name
+from qwen_whisper_compat.engine.languages import language_name
 from qwen_whisper_compat.engine.live import LiveOptions
 from qwen_whisper_compat.engine.mel import HOP_LENGTH, SAMPLE_RATE, log_mel_spectrogram
 from qwen_whisper_compat.engine.pipeline import Transcriber
-from qwen_whisper_compat.engine.types import DEFAULT_TEMPERATURES, ChunkResult, TranscribeOptions, WordTiming
+from qwen_whisper_compat.engine.types import DEFAULT_TEMPERATURES, TranscribeOptions, WordTiming
 from qwen_whisper_compat.errors import UnsupportedOptionError
-from qwen_whisper_compat.postprocess import apply, realign_words
-from qwen_whisper_compat.segments import Piece, SegmentLimits, collapsed, estimated_words, is_wide, split_chunk
+from qwen_whisper_compat.live import StreamSlots
+from qwen_whisper_compat.segments import SegmentLimits
+from qwen_whisper_compat.shaping import SegmentInfo, SegmentShaper, language_code
 
 if TYPE_CHECKING:
     from qwen_whisper_compat.live import LiveStream
@@ -46,14 +46,10 @@ BENCH_TOKENS_ENV = "QWEN_WHISPER_BENCH_TOKENS_PER_SECOND"
 logger = logging.getLogger("qwen_whisper_compat.recognizer")
 
 __all__ = ["DEFAULT_TEMPERATURES", "DETECT_SECONDS", "Decoded", "LiveOptions", "ModelDimensions", "Recognizer",
-           "RunOptions", "SegmentInfo", "WordTiming"]  # fmt: skip
+           "RunOptions", "SegmentInfo", "WordTiming", "language_code"]  # fmt: skip
 
 #: Audio used to detect the language up front (whisper and faster-whisper look at the first 30 s).
 DETECT_SECONDS = 30.0
-#: What a segment whose rounded times coincide is stretched to: 1 ms without words, 10 ms with words
-#: (whisper rounds word times to 10 ms).
-_MIN_SPAN = 0.001
-_MIN_WORD_SPAN = 0.01
 
 
 @dataclass(frozen=True)
@@ -91,44 +87,6 @@ class RunOptions:
     postprocess: tuple[PostProcessor, ...] = ()
 
 
-@dataclass(frozen=True)
-class SegmentInfo:
-    """One subtitle-sized segment, before it is shaped into a whisper dict or a faster-whisper Segment."""
-
-    #: Start of the chunk that produced it, in 10 ms frames (whisper's ``seek``).
-    seek: int
-    start: float
-    end: float
-    #: Text with whisper's leading space (none before CJK text).
-    text: str
-    tokens: list[int]
-    temperature: float
-    avg_logprob: float
-    compression_ratio: float
-    no_speech_prob: float
-    #: Word timings (their texts concatenate to ``text``), or ``None`` when not requested.
-    words: tuple[WordTiming, ...] | None
-    #: Whisper code of the chunk's language (``""`` when unknown).
-    language: str
-
-    def rounded(
-        self, to_original: Callable[[float], float] | None = None
-    ) -> tuple[float, float, list[WordTiming] | None]:
-        """Start and end (to the millisecond) and the words' times (to 10 ms, as whisper rounds them),
-        optionally mapped back to the original audio first. A segment with words spans exactly its words;
-        rounding never makes a segment end where it starts."""
-        t = to_original or (lambda seconds: seconds)
-        start, end = round(t(self.start), 3), round(t(self.end), 3)
-        if self.words is None:
-            return start, (end if end > start else round(start + _MIN_SPAN, 3)), None
-        words = [dataclasses.replace(w, start=round(t(w.start), 2), end=round(t(w.end), 2)) for w in self.words]
-        if words:
-            if words[-1].end <= words[0].start:
-                words[-1] = dataclasses.replace(words[-1], end=round(words[0].start + _MIN_WORD_SPAN, 2))
-            start, end = words[0].start, words[-1].end
-        return start, end, words
-
-
 @dataclass
 class ModelDimensions:
     """whisper's ``ModelDimensions``, filled from the Qwen3-ASR model folder.
@@ -163,11 +121,6 @@ class Decoded:
     compression_ratio: float
 
 
-def language_code(name: str) -> str:
-    """Whisper code of a prompt language name (``""`` for an empty or unknown name)."""
-    return LANGUAGE_CODES.get(name, "")
-
-
 class Recognizer:
     """A loaded ASR model (and its aligner, if any), shared by every whisper-shaped face.
 
@@ -184,11 +137,9 @@ class Recognizer:
         self.transcriber = Transcriber(
             asr, threads=threads, device=device, n_gpu_layers=0 if device == "cpu" else -1, aligner=aligner
         )
-        #: Serialises the open live streams' calls (they share the decoder); slots are their KV sequences.
-        self._live_lock = threading.RLock()
-        self._slots_lock = threading.Lock()
-        self._live_slots: set[int] = set()
-        self._max_live_streams = 1
+        self._shaper = SegmentShaper(self.transcriber.tokenize)
+        #: The live streams open on this model, and how many may be.
+        self.streams = StreamSlots()
 
     # ------------------------------------------------------------------------------------ the model
     @property
@@ -231,18 +182,6 @@ class Recognizer:
     def close(self) -> None:
         """Free the native memory now instead of at garbage collection."""
         self.transcriber.close()
-
-    @property
-    def max_live_streams(self) -> int:
-        """How many live streams may be open at once on this model (1 unless raised). Each holds two KV
-        sequences of the decoder (about 60 MB each for the 0.6B); their calls take turns."""
-        return self._max_live_streams
-
-    @max_live_streams.setter
-    def max_live_streams(self, n: int) -> None:
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise UnsupportedOptionError(f"max_live_streams must be a whole number >= 1, got {n!r}")
-        self._max_live_streams = n
 
     # ---------------------------------------------------------------------------------- languages
     def check_language(self, language: str) -> None:
@@ -323,8 +262,8 @@ class Recognizer:
         engine_options = self._engine_options(options)
         total = len(audio) / SAMPLE_RATE
         for clip_start, clip_end in options.clips:
-            a = int(round(clip_start * SAMPLE_RATE))
-            b = len(audio) if clip_end is None else min(len(audio), int(round(clip_end * SAMPLE_RATE)))
+            a = round(clip_start * SAMPLE_RATE)
+            b = len(audio) if clip_end is None else min(len(audio), round(clip_end * SAMPLE_RATE))
             if b - a < HOP_LENGTH:
                 continue
             offset = a / SAMPLE_RATE
@@ -333,7 +272,7 @@ class Recognizer:
             else:
                 chunks = self.transcriber.transcribe_iter(audio[a:b], engine_options)
             for chunk in chunks:
-                yield from self._shape(chunk, offset, options)
+                yield from self._shaper.shape(chunk, offset, options)
                 if on_progress is not None:
                     on_progress(min(total, offset + chunk.audio_end))
 
@@ -346,7 +285,7 @@ class Recognizer:
 
         Raises:
             UnsupportedOptionError: Word timestamps without an aligner, a language the model lacks, or more
-                live streams open at once than :attr:`max_live_streams`.
+                live streams open at once than ``streams.limit``.
             SileroUnavailableError: The voice activity detector cannot run.
         """
         from qwen_whisper_compat.engine.live import LiveSession
@@ -356,33 +295,18 @@ class Recognizer:
         self._check_words(options)
         engine_options = dataclasses.replace(self._engine_options(options), word_timestamps=options.word_timestamps)
         detector = shared_silero_vad().stream()
-        slot = self._take_slot()
+        self.streams.take()
         try:
-            with self._live_lock:
-                session = LiveSession(self.transcriber, detector, engine_options, live, seq_base=2 * slot)
+            session = LiveSession(self.transcriber, detector, engine_options, live)
         except BaseException:
-            self._free_slot(slot)
+            self.streams.give_back()
             raise
-        return LiveStream(
-            session, lambda chunk, run: self._shape(chunk, 0.0, run), options, lambda: self._free_slot(slot),
-            lock=self._live_lock,
-        )
 
-    def _take_slot(self) -> int:
-        with self._slots_lock:
-            free = [k for k in range(self._max_live_streams) if k not in self._live_slots]
-            if not free:
-                n = self._max_live_streams
-                raise UnsupportedOptionError(
-                    f"this model is already transcribing {n} live stream{'s' if n > 1 else ''} (max_live_streams="
-                    f"{n}): finish or close one first, or raise model.max_live_streams"
-                )
-            self._live_slots.add(free[0])
-            return free[0]
+        def closed() -> None:
+            session.close()
+            self.streams.give_back()
 
-    def _free_slot(self, slot: int) -> None:
-        with self._slots_lock:
-            self._live_slots.discard(slot)
+        return LiveStream(session, lambda chunk, run: self._shaper.shape(chunk, 0.0, run), options, closed)
 
     def _check_words(self, options: RunOptions) -> None:
         if options.word_timestamps and not self.has_aligner:
@@ -417,66 +341,3 @@ class Recognizer:
             word_timestamps=aligned,
             align_best_effort=not options.word_timestamps,
         )
-
-    def _shape(self, chunk: ChunkResult, offset: float, options: RunOptions) -> Iterator[SegmentInfo]:
-        if not chunk.text.strip():
-            return
-        if (
-            options.no_speech_threshold is not None
-            and chunk.no_speech_prob > options.no_speech_threshold
-            and (options.logprob_threshold is None or chunk.avg_logprob < options.logprob_threshold)
-        ):
-            logger.debug("chunk %d dropped as silence (no_speech_prob %.2f)", chunk.index, chunk.no_speech_prob)
-            return
-        for piece in self._pieces(chunk, options):
-            if piece.text.strip():
-                segment = self._segment(chunk, piece, offset, options)
-                if segment is not None:
-                    yield segment
-
-    def _pieces(self, chunk: ChunkResult, options: RunOptions) -> list[Piece]:
-        """The chunk cut into segments, timed by the aligner's words, or estimated from the text position
-        when there are none or when the aligner's times are degenerate (see :func:`.segments.collapsed`)."""
-        if not chunk.words:
-            return split_chunk(chunk.text, chunk.audio_start, chunk.audio_end, None, options.limits)
-        pieces = split_chunk(chunk.text, chunk.start, chunk.end, chunk.words, options.limits)
-        if not collapsed(chunk.words, pieces):
-            return pieces
-        logger.debug(
-            "chunk %d: the aligner put its %d words into %.3f s of %.3f s; estimating the times from the text",
-            chunk.index, len(chunk.words), chunk.words[-1].end - chunk.words[0].start,
-            chunk.audio_end - chunk.audio_start,
-        )  # fmt: skip
-        words = estimated_words(chunk.words, chunk.audio_start, chunk.audio_end)
-        return split_chunk(chunk.text, chunk.audio_start, chunk.audio_end, words, options.limits)
-
-    def _segment(self, chunk: ChunkResult, piece: Piece, offset: float, options: RunOptions) -> SegmentInfo | None:
-        body = piece.text.lstrip()
-        lead = "" if is_wide(body[0]) else " "
-        text = lead + body
-        language = language_code(chunk.language)
-        words = None
-        if options.word_timestamps and piece.words:
-            shifted = [dataclasses.replace(w, start=w.start + offset, end=w.end + offset) for w in piece.words]
-            shifted[0] = dataclasses.replace(shifted[0], word=lead + shifted[0].word.lstrip())  # as the text
-            words = tuple(shifted)
-        if options.postprocess:
-            text = apply(options.postprocess, text, language)
-            if not text:
-                return None
-            if words is not None:
-                words = realign_words(words, text)
-        return SegmentInfo(
-            seek=int(round((chunk.audio_start + offset) * 100)),
-            start=piece.start + offset,
-            end=piece.end + offset,
-            text=text,
-            tokens=self.transcriber.tokenize(text),
-            temperature=chunk.temperature,
-            avg_logprob=chunk.avg_logprob,
-            compression_ratio=chunk.compression_ratio,
-            no_speech_prob=chunk.no_speech_prob,
-            words=words,
-            language=language,
-        )
-

@@ -28,9 +28,10 @@ from typing import Any, Generic, Literal, TypeVar
 import numpy as np
 
 from qwen_whisper_compat import options as opts
-from qwen_whisper_compat.live import LiveStream, LiveUpdate
-from qwen_whisper_compat.recognizer import LiveOptions, Recognizer, RunOptions, SegmentInfo
+from qwen_whisper_compat.live import LiveStats, LiveStream, LiveUpdate
+from qwen_whisper_compat.recognizer import LiveOptions, Recognizer, RunOptions
 from qwen_whisper_compat.segments import SegmentLimits
+from qwen_whisper_compat.shaping import SegmentInfo
 
 S = TypeVar("S")
 
@@ -83,6 +84,11 @@ class Stream(Generic[S]):
         """The open segment's index and start (seconds) once speech was heard in it (``None`` before, and
         in silence): where a host signals "speech started" before the first partial."""
         return self._live.open_speech
+
+    @property
+    def stats(self) -> LiveStats:
+        """The engine's counts and times of this stream (partials, finals, rows kept in the KV cache, ...)."""
+        return self._live.stats
 
     @property
     def segments(self) -> list[S]:

@@ -135,9 +135,9 @@ def test_two_sessions_on_one_model_interleaved_give_their_finals_alone(
     options = TranscribeOptions(language="English")
     a_audio, b_audio = talk[: 22 * SR], jfk
     alone = [[e for e in run_session(transcriber, audio, options) if isinstance(e, Final)] for audio in (a_audio, b_audio)]
-    a = LiveSession(transcriber, SileroVad().stream(), options, seq_base=0)
-    b = LiveSession(transcriber, SileroVad().stream(), options, seq_base=2)
-    assert transcriber.decoder.n_seq >= 4
+    a = LiveSession(transcriber, SileroVad().stream(), options)
+    b = LiveSession(transcriber, SileroVad().stream(), options)
+    assert transcriber.decoder.n_seq >= 4 and len(transcriber.decoder.leased) >= 4
     events: list[list[Any]] = [[], []]
     pieces = [list(uneven_pieces(a_audio, seed=1)), list(blocks(b_audio))]
     for k in range(max(map(len, pieces))):
@@ -189,22 +189,19 @@ def test_a_segment_near_its_maximum_ends_at_its_first_short_pause() -> None:
 
 
 def test_partials_come_at_whole_steps_within_their_share_of_time_and_not_in_pauses(
-    transcriber: Transcriber, talk: np.ndarray, monkeypatch: pytest.MonkeyPatch
+    transcriber: Transcriber, talk: np.ndarray
 ) -> None:
     """Each partial costs 0.25 s on a fake clock: with ``partial_load=1`` one comes at every whole second
     of its segment; with 0.1 about every 3 s. None is decoded while a pause goes on."""
-    import types
-
-    import qwen_whisper_compat.engine.live.session as session_module
-
     options = TranscribeOptions(language="en", temperatures=(0.0,))
     probabilities = SileroVad().stream().feed(talk)
     neg = LiveOptions().effective_neg_threshold
 
     def partials(load: float) -> list[Partial]:
         clock = itertools.count(step=0.25)
-        monkeypatch.setattr(session_module, "time", types.SimpleNamespace(perf_counter=lambda: next(clock)))
-        session = LiveSession(transcriber, SileroVad().stream(), options, LiveOptions(partial_load=load))
+        session = LiveSession(
+            transcriber, SileroVad().stream(), options, LiveOptions(partial_load=load), clock=lambda: next(clock)
+        )
         events = [e for block in blocks(talk) for e in session.feed(block)]
         found = [e for e in events if isinstance(e, Partial)]
         for e in found:
@@ -477,3 +474,52 @@ def test_microphone_without_the_extra_names_it(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setitem(sys.modules, "sounddevice", None)
     with pytest.raises(MissingDependencyError, match=r"qwen-whisper-compat\[mic\]"):
         live_sources.microphone()
+
+
+@pytest.mark.slow
+def test_ten_minutes_at_once_or_in_10_ms_pieces_cost_only_what_is_new(transcriber: Transcriber, talk: np.ndarray) -> None:
+    """A consumer that falls 10 minutes behind feeds them in one call; another feeds 10 ms at a time. Either way
+    the session holds one segment (its buffer does not grow with the backlog), computes each log-mel frame about
+    once, allocates little beyond the caller's own array, and the second half of the stream costs what the first
+    did: flat memory, linear time. Both cut the stream at the same places."""
+    import tracemalloc
+
+    audio = np.tile(talk, -(-600 * SR // talk.size))[: 600 * SR]
+    options = TranscribeOptions(language="en", temperatures=(0.0,), max_new_tokens=8)
+    live = LiveOptions()
+    bound = 2 * int((live.max_segment_seconds + 1.0 + 1.0) * SR)  # a segment and a slice, grown by doubling
+
+    at_once = LiveSession(transcriber, SileroVad().stream(), options, live)
+    tracemalloc.start()
+    try:
+        events = at_once.feed(audio) + at_once.finish()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < audio.nbytes / 3, f"feeding {audio.nbytes >> 20} MiB at once allocated {peak >> 20} MiB"
+    assert at_once.held_samples <= bound
+    frames = audio.size // 160
+    # each frame once; frames after a cut that were computed in the cut segment are computed again in the next
+    assert 0.95 * frames <= at_once.stats.mel_frames <= 1.25 * frames
+
+    pieces = LiveSession(transcriber, SileroVad().stream(), options, live)
+    piece_events: list[Any] = []
+    halves: list[float] = []
+    held = 0
+    for half in np.split(audio, 2):
+        t = time.perf_counter()
+        for i in range(0, half.size, SR // 100):
+            piece_events += pieces.feed(half[i : i + SR // 100])
+            held = max(held, pieces.held_samples)
+        halves.append(time.perf_counter() - t)
+    piece_events += pieces.finish()
+    assert held <= bound
+    assert 0.95 * frames <= pieces.stats.mel_frames <= 1.25 * frames + 10 * pieces.stats.partials
+    assert halves[1] < 2.0 * halves[0] + 5.0, f"the second five minutes took {halves[1]:.1f} s, the first {halves[0]:.1f} s"
+    assert pieces.stats.partials > 100 and at_once.stats.partials <= 1
+
+    def bounds(found: list[Any]) -> list[tuple[float, float, bool]]:
+        return [(e.start, e.end, e.speech) for e in found if isinstance(e, Final)]
+
+    assert len(bounds(events)) > 40
+    assert bounds(events) == bounds(piece_events)

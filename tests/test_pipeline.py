@@ -18,7 +18,7 @@ import torch
 
 from qwen_whisper_compat.engine.chunking import split_at_quiet_points
 from qwen_whisper_compat.engine.pipeline import Transcriber, chunk_context
-from qwen_whisper_compat.engine.types import ChunkResult, TranscribeOptions
+from qwen_whisper_compat.engine.types import ChunkResult, PipelineStats, TranscribeOptions
 
 SR = 16000
 
@@ -106,19 +106,20 @@ def test_overlap_and_sequential_give_the_same_result(transcriber: Transcriber, s
 
 
 def test_streaming_yields_chunks_as_they_finish(transcriber: Transcriber, speech40: np.ndarray) -> None:
-    stream = transcriber.transcribe_iter(speech40, TranscribeOptions(temperatures=(0.0,), max_new_tokens=8))
+    stats = PipelineStats()
+    stream = transcriber.transcribe_iter(speech40, TranscribeOptions(temperatures=(0.0,), max_new_tokens=8), stats)
     first = next(stream)
-    assert first.index == 0 and transcriber.stats.attempts == [1]  # the second chunk is not decoded yet
+    assert first.index == 0 and stats.attempts == [1]  # the second chunk is not decoded yet
     rest = list(stream)
-    assert [r.index for r in rest] == [1] and transcriber.stats.attempts == [1, 1]
+    assert [r.index for r in rest] == [1] and stats.attempts == [1, 1]
 
 
 def test_loop_guard_retries_hotter_and_flags_what_it_keeps(transcriber: Transcriber, jfk: np.ndarray) -> None:
     """The random model loops on one token: greedy fails the guard and the decode is retried."""
     (greedy,) = transcriber.transcribe(jfk, TranscribeOptions(temperatures=(0.0,), max_new_tokens=64))
     assert greedy.repetitive and greedy.temperature == 0.0 and greedy.truncated
-    (retried,) = transcriber.transcribe(jfk, TranscribeOptions(temperatures=(0.0, 0.5, 1.0), max_new_tokens=64))
-    stats = transcriber.stats
+    stats = PipelineStats()
+    (retried,) = transcriber.transcribe(jfk, TranscribeOptions(temperatures=(0.0, 0.5, 1.0), max_new_tokens=64), stats)
     assert stats.attempts[0] > 1 and retried.temperature > 0.0
     # the retries decode again from the kept prompt cache: the prompt was evaluated once
     assert stats.prompt_tokens == stats.prompt_audio_tokens + stats.prompt_text_tokens
@@ -131,10 +132,11 @@ def test_token_cap_is_flagged(transcriber: Transcriber, jfk: np.ndarray) -> None
 
 
 def test_result_fields(transcriber: Transcriber, jfk: np.ndarray) -> None:
-    (r,) = transcriber.transcribe(jfk, TranscribeOptions(temperatures=(0.0,), language="English", max_new_tokens=16))
+    stats = PipelineStats()
+    (r,) = transcriber.transcribe(jfk, TranscribeOptions(temperatures=(0.0,), language="English", max_new_tokens=16), stats)
     assert r.language == "English" and r.start == 0.0 and r.end == pytest.approx(11.0)
     assert 0.0 <= r.no_speech_prob <= 1.0 and r.avg_logprob <= 0.0 and r.compression_ratio >= 0.0
-    assert transcriber.stats.prompt_tokens >= len(r.tokens) and transcriber.stats.chunks == 1
+    assert stats.prompt_tokens >= len(r.tokens) and stats.chunks == 1
 
 
 @pytest.mark.parametrize(
@@ -177,7 +179,8 @@ def test_ten_minutes_transcribe_with_bounded_memory(asr_ckpt: Path, converted: C
     runs = {}
     for minutes in (2, 10):
         proc = subprocess.run(
-            [sys.executable, "-c", MEMORY_PROBE, model, str(minutes)], capture_output=True, text=True, timeout=900
+            [sys.executable, "-c", MEMORY_PROBE, model, str(minutes)], check=False, capture_output=True, text=True,
+            timeout=900,
         )
         assert proc.returncode == 0, proc.stderr[-2000:]
         runs[minutes] = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -221,8 +224,9 @@ def test_word_timestamps_invariants_across_chunks(
     aligner = converted(aligner_ckpt, "fp32", "f32")
     with Transcriber(converted(asr_ckpt, "fp32", "f32"), aligner=aligner) as t:
         opts = TranscribeOptions(word_timestamps=True, temperatures=(0.0,), max_new_tokens=48)
-        results = t.transcribe(speech40, opts)
-        assert t.stats.align_seconds > 0
+        stats = PipelineStats()
+        results = t.transcribe(speech40, opts, stats)
+        assert stats.align_seconds > 0
     assert len(results) == 2
     previous_end = 0.0
     for r in results:
@@ -239,9 +243,10 @@ def test_aligning_in_overlap_gives_the_same_words(
 ) -> None:
     with Transcriber(converted(asr_ckpt, "fp32", "f32"), aligner=converted(aligner_ckpt, "fp32", "f32")) as t:
         opts = TranscribeOptions(word_timestamps=True, temperatures=(0.0,), max_new_tokens=24)
-        stream = t.transcribe_iter(speech40, dataclasses.replace(opts, overlap=True))
+        stats = PipelineStats()
+        stream = t.transcribe_iter(speech40, dataclasses.replace(opts, overlap=True), stats)
         first = next(stream)
-        assert t.stats.attempts == [1, 1]  # chunk 0 is handed out only after chunk 1 decoded
+        assert stats.attempts == [1, 1]  # chunk 0 is handed out only after chunk 1 decoded
         overlapped = [first, *stream]
         sequential = t.transcribe(speech40, dataclasses.replace(opts, overlap=False))
     assert overlapped == sequential and all(r.words for r in sequential)
@@ -283,9 +288,10 @@ def test_batched_decoding_retries_failed_chunks_hotter(transcriber: Transcriber,
         temperatures=(0.0, 0.5, 1.0), chunk_seconds=8.0, search_seconds=2.0, carry_previous_text=False,
         max_new_tokens=32,
     )  # fmt: skip
-    one_by_one = transcriber.transcribe(speech40, options)
-    attempts = list(transcriber.stats.attempts)
-    batched = list(transcriber.transcribe_batched(speech40, options, batch_size=3))
-    assert transcriber.stats.attempts == attempts and any(n > 1 for n in attempts)
+    first, second = PipelineStats(), PipelineStats()
+    one_by_one = transcriber.transcribe(speech40, options, first)
+    batched = list(transcriber.transcribe_batched(speech40, options, batch_size=3, stats=second))
+    attempts = first.attempts
+    assert second.attempts == attempts and any(n > 1 for n in attempts)
     assert all((n > 1) == (r.temperature > 0) for n, r in zip(attempts, batched, strict=True))
     assert_same_chunks(one_by_one, batched)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -25,9 +25,13 @@ from qwen_whisper_compat.engine.mel import HOP_LENGTH, SAMPLE_RATE, log_mel_spec
 from qwen_whisper_compat.engine.modeldir import ModelDir, load_model_dir
 from qwen_whisper_compat.engine.prompt import Prompt
 from qwen_whisper_compat.engine.timestamps import fix_timestamps
+from qwen_whisper_compat.engine.turns import OFFLINE
 from qwen_whisper_compat.engine.types import WordTiming
 from qwen_whisper_compat.engine.words import is_kept, split_words
 from qwen_whisper_compat.errors import ModelFolderError
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 #: The official aligner's limit per call (its head has 5000 classes of 80 ms = 400 s).
 MAX_ALIGN_SECONDS = 180.0
@@ -81,14 +85,16 @@ class ForcedAligner:
         """Free the decoder's native memory."""
         self.decoder.close()
 
-    def __enter__(self) -> ForcedAligner:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
     # -------------------------------------------------------------------------------------------- api
-    def align(self, audio: np.ndarray, text: str, language: str, offset: float = 0.0) -> list[WordTiming]:
+    def align(
+        self, audio: np.ndarray, text: str, language: str, offset: float = 0.0, priority: int = OFFLINE
+    ) -> list[WordTiming]:
         """Word timings of ``text`` spoken in ``audio`` (16 kHz mono, at most 180 s).
 
         Args:
@@ -96,15 +102,18 @@ class ForcedAligner:
             text: The transcript; its words come back with their spacing and punctuation.
             language: Prompt language name (decides how words are split; Japanese and Korean need extras).
             offset: Seconds added to every time (the chunk's position in a longer input).
+            priority: The turn's priority on the aligner's decoder (a live stream's final goes first).
         """
         units = split_words(text, language)
         if not units:
             return []
-        ms, probs = self.align_units(audio, units)
+        ms, probs = self.align_units(audio, units, priority)
         duration = len(audio) / SAMPLE_RATE
         return attach_words(text, units, ms, probs, offset, duration)
 
-    def align_units(self, audio: np.ndarray, units: Sequence[str]) -> tuple[list[int], np.ndarray]:
+    def align_units(
+        self, audio: np.ndarray, units: Sequence[str], priority: int = OFFLINE
+    ) -> tuple[list[int], np.ndarray]:
         """Repaired slot times in milliseconds (two per unit) and each slot's top class probability."""
         seconds = len(audio) / SAMPLE_RATE
         if seconds > MAX_ALIGN_SECONDS:
@@ -119,7 +128,8 @@ class ForcedAligner:
             slots += [len(ids), len(ids) + 1]
             ids += [self.timestamp, self.timestamp]
         embeds = Prompt(ids, audio_offset=1, n_audio=len(feats)).embed(self.decoder.token_embeddings, feats)
-        hidden = self.decoder.hidden_states(embeds, slots)
+        with self.decoder.turns.turn(priority):
+            hidden = self.decoder.hidden_states(embeds, slots)
         logits = hidden @ self.head.T
         classes = logits.argmax(axis=1)
         shifted = logits - logits.max(axis=1, keepdims=True)

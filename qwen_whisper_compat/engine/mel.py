@@ -87,12 +87,17 @@ def raw_log_mel(audio: np.ndarray, first: int = 0, last: int | None = None, n_me
     if first == last:
         return np.zeros((n_mels, 0), dtype=np.float32)
     pad = N_FFT // 2
-    lo, hi = first * HOP_LENGTH, (last - 1) * HOP_LENGTH + N_FFT  # in padded coordinates
-    if lo >= pad and hi <= x.size + pad:  # no reflection needed: slice the samples themselves
-        padded, offset = x[lo - pad : hi - pad], 0
+    lo, hi = first * HOP_LENGTH - pad, (last - 1) * HOP_LENGTH + N_FFT - pad  # the samples the frames read
+    # only the samples these frames read, reflected where they reach past an end (as np.pad(x, pad, "reflect")
+    # would give them), so that computing a few frames of a long buffer costs a few frames
+    left, right = max(0, -lo), max(0, hi - x.size)
+    if max(left, right) >= x.size:  # shorter than the window: reflected more than once, as numpy does
+        window = np.pad(x, pad, mode="reflect")[lo + pad : hi + pad]
     else:
-        padded, offset = np.pad(x, pad, mode="reflect"), lo
-    frames = np.lib.stride_tricks.sliding_window_view(padded[offset : offset + hi - lo], N_FFT)[::HOP_LENGTH]
+        window = x[max(lo, 0) : min(hi, x.size)]
+        if left or right:
+            window = np.concatenate([x[1 : left + 1][::-1], window, x[x.size - 1 - right : x.size - 1][::-1]])
+    frames = np.lib.stride_tricks.sliding_window_view(window, N_FFT)[::HOP_LENGTH]
     spec = np.fft.rfft(frames * _hann(N_FFT), axis=-1)
     power = (spec.real**2 + spec.imag**2).astype(np.float32)
     mel = mel_filters(n_mels) @ power.T

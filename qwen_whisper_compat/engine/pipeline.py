@@ -20,8 +20,9 @@ import dataclasses
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -29,23 +30,20 @@ from qwen_whisper_compat.engine.aligner import ForcedAligner
 from qwen_whisper_compat.engine.chunking import split_at_quiet_points
 from qwen_whisper_compat.engine.decoder import GGUFDecoder
 from qwen_whisper_compat.engine.encoder import load_encoder, select_providers
-from qwen_whisper_compat.engine.fallback import LoopGuard, NoSpeechProbe, assess
-from qwen_whisper_compat.engine.generation import Generation
 from qwen_whisper_compat.engine.languages import language_name
 from qwen_whisper_compat.engine.manifest import SpecialTokens
 from qwen_whisper_compat.engine.mel import HOP_LENGTH, SAMPLE_RATE, log_mel_spectrogram
 from qwen_whisper_compat.engine.modeldir import ModelDir, load_model_dir
 from qwen_whisper_compat.engine.prompt import asr_prompt
-from qwen_whisper_compat.engine.sampling import SamplingOptions
+from qwen_whisper_compat.engine.spans import SpanDecoder
+from qwen_whisper_compat.engine.turns import OFFLINE
 from qwen_whisper_compat.engine.types import ChunkResult, EncodedChunk, PipelineStats, TranscribeOptions
 from qwen_whisper_compat.errors import MissingDependencyError, ModelFolderError, UnsupportedOptionError
 
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
 logger = logging.getLogger("qwen_whisper_compat.pipeline")
-
-#: One decoding attempt of a chunk: (attempt index, token cap, end-of-sequence ids, sampling, loop guard or
-#: None, no-speech probe) -> the decode.
-Attempt = Callable[[int, int, tuple[int, ...], SamplingOptions, "LoopGuard | None", NoSpeechProbe], Generation]
-
 
 def check_vocabulary(decoder: GGUFDecoder, tokens: SpecialTokens, where: object) -> None:
     """Fail clearly when the GGUF's vocabulary does not put the special tokens where the model folder says."""
@@ -76,6 +74,10 @@ def chunk_context(options: TranscribeOptions, index: int, previous_text: str) ->
 
 class Transcriber:
     """A loaded ASR model folder: encoder session + decoder context, reused across transcriptions.
+
+    One Transcriber may be used from several threads at once: the encoder session is thread-safe, and every
+    call that uses the decoder (or the aligner's) takes turns on it (see :mod:`.turns`), one chunk at a
+    time, live streams' steps first. Each call fills its own :class:`~.types.PipelineStats` (``stats=``).
 
     Args:
         model: A model folder path or a validated :class:`ModelDir` of kind ``asr``.
@@ -109,9 +111,8 @@ class Transcriber:
         )
         check_vocabulary(self.decoder, self.tokens, self.model_dir.path)
         self._header_token = self.decoder.tokenize("language")[0]
-        self._none_token = self.decoder.tokenize(" None")[0]
-        self._special = frozenset(self.tokens.special)
-        self.stats = PipelineStats()
+        #: Decodes one encoded span (a chunk, a live final) with the fallback of temperatures.
+        self.spans = SpanDecoder(self.decoder, self.tokens)
         self._warned: set[str] = set()
         if aligner is None or isinstance(aligner, ForcedAligner):
             self.aligner = aligner
@@ -119,26 +120,36 @@ class Transcriber:
             self.aligner = ForcedAligner(aligner, threads=threads, device=device, exact=exact)
 
     def close(self) -> None:
-        """Free the decoders' native memory."""
+        """Free the decoders' native memory (waits for a call in progress)."""
         self.decoder.close()
         if self.aligner is not None:
             self.aligner.close()
 
-    def __enter__(self) -> Transcriber:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
     # -------------------------------------------------------------------------------------- public
-    def transcribe(self, audio: np.ndarray, options: TranscribeOptions | None = None) -> list[ChunkResult]:
+    def transcribe(
+        self, audio: np.ndarray, options: TranscribeOptions | None = None, stats: PipelineStats | None = None
+    ) -> list[ChunkResult]:
         """Transcribe 16 kHz mono float32 samples; all chunks at once."""
-        return list(self.transcribe_iter(audio, options))
+        return list(self.transcribe_iter(audio, options, stats))
 
-    def transcribe_iter(self, audio: np.ndarray, options: TranscribeOptions | None = None) -> Iterator[ChunkResult]:
-        """Transcribe 16 kHz mono float32 samples, yielding each chunk as soon as it is decoded."""
-        options, audio, bounds = self._start(audio, options)
-        stats = self.stats
+    def transcribe_iter(
+        self, audio: np.ndarray, options: TranscribeOptions | None = None, stats: PipelineStats | None = None
+    ) -> Iterator[ChunkResult]:
+        """Transcribe 16 kHz mono float32 samples, yielding each chunk as soon as it is decoded.
+
+        Args:
+            audio: The samples.
+            options: What to do (defaults: :class:`~.types.TranscribeOptions`).
+            stats: Filled with where the time went (counts from zero for this call).
+        """
+        stats = stats if stats is not None else PipelineStats()
+        options, audio, bounds = self._start(audio, options, stats)
         t0 = time.perf_counter()
         previous = ""
         overlap = options.overlap
@@ -159,15 +170,15 @@ class Transcriber:
                     if i + 1 < len(bounds):  # runs while this chunk decodes
                         pending = executor.submit(self._encode, i + 1, audio, *bounds[i + 1])
                 stats.encode_seconds += encoded.seconds
-                result = self._decode(encoded, options, chunk_context(options, i, previous))
+                result = self.spans.decode(encoded, options, chunk_context(options, i, previous), stats)
                 previous = result.text
                 if aligning is not None:
-                    done, aligned = aligned, aligning.submit(self._align, result, audio[a:b], a, options)
+                    done, aligned = aligned, aligning.submit(self.align, result, audio[a:b], a, options, stats)
                     if done is None:
                         continue
                     result = done.result()
                 elif options.word_timestamps:
-                    result = self._align(result, audio[a:b], a, options)
+                    result = self.align(result, audio[a:b], a, options, stats)
                 stats.wall_seconds = time.perf_counter() - t0
                 yield result
             if aligned is not None:
@@ -185,7 +196,7 @@ class Transcriber:
 
     def detokenize(self, ids: list[int]) -> str:
         """The text of token ids (special tokens dropped)."""
-        return self.decoder.text(ids, self._special)
+        return self.spans.text(ids)
 
     @property
     def languages(self) -> tuple[str, ...]:
@@ -202,12 +213,7 @@ class Transcriber:
         embeds = self.encoder(np.asarray(mel, dtype=np.float32))
         prompt = asr_prompt(self.tokens, self.decoder.tokenize, len(embeds)).extended([self._header_token])
         rows = prompt.embed(self.decoder.token_embeddings, embeds)
-        n = len(prompt.ids)
-        self.decoder.ensure_context(n + 1)
-        self.decoder.reset()
-        self.decoder.eval_embeddings(rows, 0, [n - 1])
-        logits = self.decoder.logits(n - 1).astype(np.float64)
-        self.decoder.reset()
+        logits = self.decoder.prompt_logits(rows).astype(np.float64)
         names = self.languages
         firsts = np.array([self.decoder.tokenize(" " + name)[0] for name in names])
         scores = logits[firsts]
@@ -215,7 +221,9 @@ class Transcriber:
         probs /= probs.sum()
         return {name: float(p) for name, p in zip(names, probs, strict=True)}
 
-    def decode_features(self, mel: np.ndarray, options: TranscribeOptions | None = None) -> ChunkResult:
+    def decode_features(
+        self, mel: np.ndarray, options: TranscribeOptions | None = None, stats: PipelineStats | None = None
+    ) -> ChunkResult:
         """Decode one log-mel spectrogram as a single chunk (no chunking, no context carry-over)."""
         options = options or TranscribeOptions()
         if options.language is not None:
@@ -223,12 +231,13 @@ class Transcriber:
         mel = np.asarray(mel, dtype=np.float32)
         embeds = self.encoder(mel)
         n_samples = mel.shape[-1] * HOP_LENGTH
-        self.decoder.ensure_context(len(embeds) + options.token_cap(n_samples / SAMPLE_RATE) + 128)
-        return self._decode(EncodedChunk(0, 0, n_samples, embeds, 0.0), options, options.context)
+        enc = EncodedChunk(0, 0, n_samples, embeds, 0.0)
+        return self.spans.decode(enc, options, options.context, stats if stats is not None else PipelineStats())
 
     def transcribe_batched(
-        self, audio: np.ndarray, options: TranscribeOptions | None = None, batch_size: int = 8
-    ) -> Iterator[ChunkResult]:
+        self, audio: np.ndarray, options: TranscribeOptions | None = None, batch_size: int = 8,
+        stats: PipelineStats | None = None,
+    ) -> Iterator[ChunkResult]:  # fmt: skip
         """Transcribe with ``batch_size`` chunks decoded together (see :meth:`GGUFDecoder.generate_batch`).
 
         Chunks are independent here: no previous text is carried (the context text still is), and the
@@ -237,58 +246,23 @@ class Transcriber:
         """
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        options, audio, bounds = self._start(audio, options)
-        stats = self.stats
+        stats = stats if stats is not None else PipelineStats()
+        options, audio, bounds = self._start(audio, options, stats)
         t0 = time.perf_counter()
         for first in range(0, len(bounds), batch_size):
             group = [self._encode(i, audio, a, b) for i, (a, b) in enumerate(bounds[first : first + batch_size], first)]
             stats.encode_seconds += sum(e.seconds for e in group)
-            for enc, result in zip(group, self._decode_group(group, options), strict=True):
+            for enc, result in zip(group, self.spans.decode_group(group, options, stats), strict=True):
                 if options.word_timestamps:
-                    result = self._align(result, audio[enc.start : enc.end], enc.start, options)
+                    result = self.align(result, audio[enc.start : enc.end], enc.start, options, stats)
                 stats.wall_seconds = time.perf_counter() - t0
                 yield result
 
-    def _decode_group(self, group: list[EncodedChunk], options: TranscribeOptions) -> list[ChunkResult]:
-        """Decode encoded chunks together at the first temperature; retry the failures one by one."""
-        context = options.context
-        prompts = [self._prompt_embeddings(enc, context, options.language) for enc in group]
-        caps = [options.token_cap((enc.end - enc.start) / SAMPLE_RATE) for enc in group]
-        eos = () if options.ignore_eos else self.tokens.eos
-        temperature = options.temperatures[0]
-        sampling = SamplingOptions(temperature, options.top_k, options.top_p, options.seed)
-        last = len(options.temperatures) == 1
-        guard = None if last else LoopGuard(options.loop_window, options.loop_distinct)
-        forced = options.language is not None
-        probes = [NoSpeechProbe(forced, self._header_token, self._none_token, eos) for _ in group]
-        t = time.perf_counter()
-        gens = self.decoder.generate_batch(prompts, caps, eos, sampling, should_stop=guard, on_step=probes)
-        timing = self.decoder.last_batch
-        assert timing is not None
-        self.stats.prompt_tokens += timing.prompt_tokens
-        self.stats.prefill_seconds += timing.prefill_seconds
-        self.stats.generated_tokens += sum(len(g.tokens) for g in gens)
-        self.stats.generate_seconds += timing.decode_seconds
-        self.stats.decode_wall_seconds += time.perf_counter() - t
-        results = []
-        for enc, gen, probe in zip(group, gens, probes, strict=True):
-            result, retry = self._assess(enc, gen, temperature, probe.prob, options)
-            if retry and not last:
-                # attempt k samples with seed + k, as one by one: the retries start at attempt 1
-                seed = None if options.seed is None else options.seed + 1
-                rest = dataclasses.replace(options, temperatures=options.temperatures[1:], seed=seed)
-                result = self._decode(enc, rest, context)
-                self.stats.attempts[-1] += 1  # the batched attempt
-            else:
-                self.stats.attempts.append(1)
-            results.append(result)
-        return results
-
     # ------------------------------------------------------------------------------------ stages
     def _start(
-        self, audio: np.ndarray, options: TranscribeOptions | None
+        self, audio: np.ndarray, options: TranscribeOptions | None, stats: PipelineStats
     ) -> tuple[TranscribeOptions, np.ndarray, list[tuple[int, int]]]:
-        """Check the input, resolve the language, cut the chunks and reset the stats of a transcription."""
+        """Check the input, resolve the language, cut the chunks and start the stats of a transcription."""
         options = self.resolve_options(options)
         audio = np.ascontiguousarray(audio, dtype=np.float32)
         if audio.ndim != 1 or audio.size < HOP_LENGTH:
@@ -296,8 +270,8 @@ class Transcriber:
         bounds = split_at_quiet_points(
             audio, SAMPLE_RATE, options.chunk_seconds, options.search_seconds, min_tail_seconds=1.0
         )
-        self.stats = PipelineStats(audio_seconds=audio.size / SAMPLE_RATE, chunks=len(bounds))
-        self._fit_context(options)
+        stats.audio_seconds, stats.chunks = audio.size / SAMPLE_RATE, len(bounds)
+        self.fit_context(options)
         return options, audio, bounds
 
     def resolve_options(self, options: TranscribeOptions | None) -> TranscribeOptions:
@@ -310,8 +284,10 @@ class Transcriber:
             options = dataclasses.replace(options, language=language_name(options.language, self.languages))
         return options
 
-    def _fit_context(self, options: TranscribeOptions) -> None:
-        longest = options.chunk_seconds + options.search_seconds + 1.0
+    def fit_context(self, options: TranscribeOptions, longest_seconds: float | None = None) -> None:
+        """Size the decoder's context for spans of at most ``longest_seconds`` (default: the longest chunk of
+        ``options``) with the options' context text and token cap. Growing it empties every KV cache."""
+        longest = longest_seconds or options.chunk_seconds + options.search_seconds + 1.0
         n_audio = self.model_dir.manifest.encoder.output_length(int(longest * SAMPLE_RATE) // HOP_LENGTH)
         n_context = len(self.decoder.tokenize(options.context)) + 2 * options.previous_text_chars
         self.decoder.ensure_context(n_audio + n_context + options.token_cap(longest) + 64)
@@ -321,59 +297,14 @@ class Transcriber:
         embeds = self.encoder(log_mel_spectrogram(audio[start:end]))
         return EncodedChunk(index, start, end, embeds, time.perf_counter() - t)
 
-    def _prompt_embeddings(self, enc: EncodedChunk, context: str, language: str | None) -> np.ndarray:
-        """The prompt of one chunk as embeddings (token rows with the chunk's audio rows), counted in the stats."""
-        prompt = asr_prompt(self.tokens, self.decoder.tokenize, len(enc.embeds), context, language)
-        self.stats.prompt_audio_tokens += prompt.n_audio
-        self.stats.prompt_text_tokens += len(prompt.ids) - prompt.n_audio
-        return prompt.embed(self.decoder.token_embeddings, enc.embeds)
-
-    def _decode(
-        self, enc: EncodedChunk, options: TranscribeOptions, context: str, run: Attempt | None = None
-    ) -> ChunkResult:
-        """Decode one encoded chunk with the fallback of temperatures.
-
-        ``run`` performs one attempt (the live session's decode on a kept KV prefix); by default each
-        attempt is :meth:`GGUFDecoder.generate` over the chunk's whole prompt (a retry reuses its cache).
-        """
-        seconds = (enc.end - enc.start) / SAMPLE_RATE
-        cap = options.token_cap(seconds)
-        eos: tuple[int, ...] = () if options.ignore_eos else tuple(self.tokens.eos)
-        if run is None:
-            embeds = self._prompt_embeddings(enc, context, options.language)
-            self.decoder.ensure_context(embeds.shape[0] + cap + 1)
-
-            def run(
-                attempt: int, cap: int, eos: tuple[int, ...], sampling: SamplingOptions,
-                stop: LoopGuard | None, probe: NoSpeechProbe,
-            ) -> Generation:  # fmt: skip
-                return self.decoder.generate(embeds, cap, eos, sampling, should_stop=stop, on_step=probe)
-
-        t = time.perf_counter()
-        result: ChunkResult | None = None
-        for attempt, temperature in enumerate(options.temperatures):
-            last = attempt == len(options.temperatures) - 1
-            probe = NoSpeechProbe(options.language is not None, self._header_token, self._none_token, eos)
-            sampling = SamplingOptions(
-                temperature, options.top_k, options.top_p, None if options.seed is None else options.seed + attempt
-            )
-            before = self.decoder.perf()
-            stop = None if last else LoopGuard(options.loop_window, options.loop_distinct)
-            gen = run(attempt, cap, eos, sampling, stop, probe)
-            self._count(before, self.decoder.perf())
-            result, retry = self._assess(enc, gen, temperature, probe.prob, options)
-            if not retry or last:
-                self.stats.attempts.append(attempt + 1)
-                break
-            logger.debug("chunk %d: retrying at temperature %.1f", enc.index, options.temperatures[attempt + 1])
-        self.stats.decode_wall_seconds += time.perf_counter() - t
-        assert result is not None
-        return result
-
-    def _align(self, result: ChunkResult, samples: np.ndarray, first: int, options: TranscribeOptions) -> ChunkResult:
+    def align(
+        self, result: ChunkResult, samples: np.ndarray, first: int, options: TranscribeOptions, stats: PipelineStats,
+        priority: int = OFFLINE,
+    ) -> ChunkResult:  # fmt: skip
         """Time the words of the chunk whose audio is ``samples``, starting at sample ``first`` of the input;
         the chunk's start and end snap to its first and last word."""
-        assert self.aligner is not None
+        if self.aligner is None:
+            raise UnsupportedOptionError("word timestamps need a forced aligner: pass aligner= to the Transcriber")
         if not result.text.strip():
             return dataclasses.replace(result, words=())
         t = time.perf_counter()
@@ -386,7 +317,8 @@ class Transcriber:
                     logger.warning("%s; those chunks get no word timings", problem)
                 return result
         try:
-            words = tuple(self.aligner.align(samples, result.text, language, offset=first / SAMPLE_RATE))
+            words = tuple(self.aligner.align(samples, result.text, language, offset=first / SAMPLE_RATE,
+                                             priority=priority))  # fmt: skip
         except MissingDependencyError as e:
             if not options.align_best_effort:
                 raise
@@ -394,7 +326,7 @@ class Transcriber:
                 self._warned.add(str(e))
                 logger.warning("%s; those chunks get no word timings", e)
             return result
-        self.stats.align_seconds += time.perf_counter() - t
+        stats.align_seconds += time.perf_counter() - t
         if not words:
             return dataclasses.replace(result, words=())
         return dataclasses.replace(result, words=words, start=words[0].start, end=words[-1].end)
@@ -406,18 +338,3 @@ class Transcriber:
         if language and supported and language not in supported:
             return f"the forced aligner does not support {language}"
         return ""
-
-    def _count(self, before: dict[str, float], after: dict[str, float]) -> None:
-        """Add llama.cpp's own prompt/generation counters of one decode to the stats."""
-        delta = {k: after[k] - before[k] for k in after}
-        self.stats.prompt_tokens += int(delta["prompt_tokens"])
-        self.stats.prefill_seconds += delta["prompt_ms"] / 1000
-        self.stats.generated_tokens += int(delta["eval_tokens"])
-        self.stats.generate_seconds += delta["eval_ms"] / 1000
-
-    def _assess(
-        self, enc: EncodedChunk, gen: Generation, temperature: float, no_speech: float, options: TranscribeOptions
-    ) -> tuple[ChunkResult, bool]:
-        """Build the chunk result and say whether the decode should be retried hotter."""
-        raw = self.decoder.text(gen.tokens, self._special)
-        return assess(enc, gen, raw, self.tokens.asr_text, temperature, no_speech, options)
