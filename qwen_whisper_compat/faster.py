@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import warnings
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
@@ -22,7 +20,9 @@ import numpy as np
 from qwen_whisper_compat import options as opts
 from qwen_whisper_compat.audio import SAMPLE_RATE, decode_audio
 from qwen_whisper_compat.errors import UnsupportedOptionError
-from qwen_whisper_compat.recognizer import DEFAULT_TEMPERATURES, Recognizer, RunOptions, SegmentInfo
+from qwen_whisper_compat.recognizer import DEFAULT_TEMPERATURES, Recognizer, RunOptions
+from qwen_whisper_compat.results import Segment, TranscriptionInfo, TranscriptionOptions, Word
+from qwen_whisper_compat.shaping import SegmentInfo
 from qwen_whisper_compat.transcribe import APPEND_PUNCTUATIONS, PREPEND_PUNCTUATIONS, samples_of
 from qwen_whisper_compat.vad import (
     SpeechTimestampsMap,
@@ -38,80 +38,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger("qwen_whisper_compat.faster")
 
 __all__ = [
-    "BatchedInferencePipeline", "Segment", "TranscriptionInfo", "TranscriptionOptions", "VadOptions", "Word",
-    "WhisperModel", "decode_audio",
+    "BatchedInferencePipeline", "Segment", "TranscriptionInfo", "TranscriptionOptions", "VadOptions", "WhisperModel",
+    "Word", "decode_audio",
 ]  # fmt: skip
-
-
-class _AsDict:
-    def _asdict(self) -> dict[str, Any]:
-        """The fields as a dict (faster-whisper's NamedTuple-era API, kept with the same warning)."""
-        warnings.warn("_asdict() is deprecated; use dataclasses.asdict() instead", DeprecationWarning, stacklevel=2)
-        return dataclasses.asdict(self)  # type: ignore[call-overload, no-any-return]
-
-
-@dataclass
-class Word(_AsDict):
-    start: float
-    end: float
-    word: str
-    probability: float
-
-
-@dataclass
-class Segment(_AsDict):
-    id: int
-    seek: int
-    start: float
-    end: float
-    text: str
-    tokens: list[int]
-    avg_logprob: float
-    compression_ratio: float
-    no_speech_prob: float
-    words: list[Word] | None
-    temperature: float | None
-
-
-@dataclass
-class TranscriptionOptions:
-    beam_size: int
-    best_of: int
-    patience: float
-    length_penalty: float
-    repetition_penalty: float
-    no_repeat_ngram_size: int
-    log_prob_threshold: float | None
-    no_speech_threshold: float | None
-    compression_ratio_threshold: float | None
-    condition_on_previous_text: bool
-    prompt_reset_on_temperature: float
-    temperatures: list[float]
-    initial_prompt: str | Iterable[int] | None
-    prefix: str | None
-    suppress_blank: bool
-    suppress_tokens: list[int] | None
-    without_timestamps: bool
-    max_initial_timestamp: float
-    word_timestamps: bool
-    prepend_punctuations: str
-    append_punctuations: str
-    multilingual: bool
-    max_new_tokens: int | None
-    clip_timestamps: str | list[float] | list[dict[str, float]] | None
-    hallucination_silence_threshold: float | None
-    hotwords: str | None
-
-
-@dataclass
-class TranscriptionInfo:
-    language: str
-    language_probability: float
-    duration: float
-    duration_after_vad: float
-    all_language_probs: list[tuple[str, float]] | None
-    transcription_options: TranscriptionOptions
-    vad_options: VadOptions | None
 
 
 #: compute_type -> (encoder, decoder) precision of the converted model.

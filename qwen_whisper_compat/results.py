@@ -1,4 +1,4 @@
-"""The shapes of openai-whisper's result: ``transcribe`` returns a :class:`ResultDict` whose segments are
+"""The shapes of openai-whisper's and faster-whisper's results. openai-whisper's: ``transcribe`` returns a :class:`ResultDict` whose segments are
 :class:`SegmentDict` and whose words are :class:`WordDict`, with whisper's keys in whisper's order.
 
 They are ``TypedDict`` s: at run time plain dicts, exactly what whisper returns and what its writers read;
@@ -10,9 +10,19 @@ for a type checker, the keys and their types. OpenAI's transcription API reports
 
 from __future__ import annotations
 
-from typing import TypedDict
+import dataclasses
+import warnings
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypedDict
 
-__all__ = ["ResultDict", "SegmentDict", "SegmentFields", "WordDict", "WordSpan"]
+if TYPE_CHECKING:
+    from qwen_whisper_compat.vad import VadOptions
+
+__all__ = [
+    "ResultDict", "Segment", "SegmentDict", "SegmentFields", "TranscriptionInfo", "TranscriptionOptions", "Word",
+    "WordDict", "WordSpan",
+]  # fmt: skip
 
 
 class WordSpan(TypedDict):
@@ -58,3 +68,78 @@ class ResultDict(TypedDict):
     text: str
     segments: list[SegmentDict]
     language: str
+
+
+# ------------------------------------------------------------------------------ faster-whisper's shapes
+# faster-whisper 1.2's dataclasses, with its field names, order and defaults (``faster.py`` fills them).
+
+
+class _AsDict:
+    def _asdict(self) -> dict[str, Any]:
+        """The fields as a dict (faster-whisper's NamedTuple-era API, kept with the same warning)."""
+        warnings.warn("_asdict() is deprecated; use dataclasses.asdict() instead", DeprecationWarning, stacklevel=2)
+        return dataclasses.asdict(self)  # type: ignore[call-overload, no-any-return]
+
+
+@dataclass
+class Word(_AsDict):
+    start: float
+    end: float
+    word: str
+    probability: float
+
+
+@dataclass
+class Segment(_AsDict):
+    id: int
+    seek: int
+    start: float
+    end: float
+    text: str
+    tokens: list[int]
+    avg_logprob: float
+    compression_ratio: float
+    no_speech_prob: float
+    words: list[Word] | None
+    temperature: float | None
+
+
+@dataclass
+class TranscriptionOptions:
+    beam_size: int
+    best_of: int
+    patience: float
+    length_penalty: float
+    repetition_penalty: float
+    no_repeat_ngram_size: int
+    log_prob_threshold: float | None
+    no_speech_threshold: float | None
+    compression_ratio_threshold: float | None
+    condition_on_previous_text: bool
+    prompt_reset_on_temperature: float
+    temperatures: list[float]
+    initial_prompt: str | Iterable[int] | None
+    prefix: str | None
+    suppress_blank: bool
+    suppress_tokens: list[int] | None
+    without_timestamps: bool
+    max_initial_timestamp: float
+    word_timestamps: bool
+    prepend_punctuations: str
+    append_punctuations: str
+    multilingual: bool
+    max_new_tokens: int | None
+    clip_timestamps: str | list[float] | list[dict[str, float]] | None
+    hallucination_silence_threshold: float | None
+    hotwords: str | None
+
+
+@dataclass
+class TranscriptionInfo:
+    language: str
+    language_probability: float
+    duration: float
+    duration_after_vad: float
+    all_language_probs: list[tuple[str, float]] | None
+    transcription_options: TranscriptionOptions
+    vad_options: VadOptions | None

@@ -33,8 +33,9 @@ import numpy as np
 
 from qwen_whisper_compat import options as opts
 from qwen_whisper_compat.audio import SAMPLE_RATE, prepare_audio
-from qwen_whisper_compat.recognizer import DEFAULT_TEMPERATURES, RunOptions, SegmentInfo
+from qwen_whisper_compat.recognizer import DEFAULT_TEMPERATURES, RunOptions
 from qwen_whisper_compat.results import ResultDict, SegmentDict
+from qwen_whisper_compat.shaping import SegmentInfo
 from qwen_whisper_compat.tokenizer import LANGUAGES
 from qwen_whisper_compat.utils import format_timestamp, make_safe
 
@@ -194,7 +195,7 @@ class _Printer:
         if verbose is False:
             import tqdm
 
-            self.bar = tqdm.tqdm(total=int(round(seconds * 100)), unit="frames")
+            self.bar = tqdm.tqdm(total=round(seconds * 100), unit="frames")
 
     def language(self, code: str) -> None:
         if self.verbose is not None and not self._language_shown:
@@ -212,7 +213,7 @@ class _Printer:
 
     def progress(self, seconds: float) -> None:
         if self.bar is not None:
-            frames = int(round(seconds * 100))
+            frames = round(seconds * 100)
             self.bar.update(max(0, frames - self.done))
             self.done = max(self.done, frames)
 
