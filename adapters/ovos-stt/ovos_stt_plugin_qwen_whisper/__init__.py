@@ -5,14 +5,17 @@ ready-made configurations in :data:`QwenWhisperSTTConfig` by its ``opm.stt.confi
 instance with the same model settings shares one loaded model per process (the listener, a language
 classifier and a test harness may each build their own instance); calls into a shared model are serialised.
 
-The host's language tag (``"en-us"``, ``"pt-BR"``) is reduced to a whisper code (``"en"``, ``"pt"``). A
-language the model does not transcribe raises :class:`qwen_whisper_compat.UnsupportedOptionError` (a
-``ValueError``), unless the config says ``"unsupported_language": "detect"``: the model then detects the
-language itself. ``"auto"`` always lets the model detect it.
+The host's language tag (``"en-us"``, ``"pt-BR"``, ``"fil-PH"``) is reduced to a whisper code (``"en"``,
+``"pt"``, ``"tl"``) by :func:`qwen_whisper_compat.tokenizer.to_language_code`, as every host adapter does. A
+language the model does not transcribe (or a tag naming no language) raises
+:class:`qwen_whisper_compat.UnsupportedOptionError` (a ``ValueError``), unless the config says
+``"unsupported_language": "detect"``: the model then detects the language itself. ``"auto"`` always lets the
+model detect it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import threading
@@ -26,28 +29,15 @@ from ovos_plugin_manager.templates.stt import STT  # type: ignore[import-untyped
 import qwen_whisper_compat as whisper
 from qwen_whisper_compat import UnsupportedOptionError
 from qwen_whisper_compat.audio import SAMPLE_RATE
-from qwen_whisper_compat.tokenizer import QWEN_LANGUAGES, TO_LANGUAGE_CODE
+from qwen_whisper_compat.tokenizer import QWEN_LANGUAGES, to_language_code
 
 __version__ = "0.1.0"
 
-__all__ = ["PluginOptions", "QwenWhisperSTT", "QwenWhisperSTTConfig", "__version__", "audio_samples", "whisper_code"]
+__all__ = ["PluginOptions", "QwenWhisperSTT", "QwenWhisperSTTConfig", "__version__", "audio_samples"]
 
 logger = logging.getLogger("ovos_stt_plugin_qwen_whisper")
 
-#: Primary language subtags hosts use where whisper has another code.
-_TAG_ALIASES = {"fil": "tl", "cmn": "zh", "zho": "zh", "chi": "zh"}
-
 _UNSUPPORTED_POLICIES = ("error", "detect")
-
-
-def whisper_code(tag: str) -> str:
-    """The whisper language code for a host language tag: ``"en-us"`` -> ``"en"``, ``"pt_BR"`` -> ``"pt"``,
-    ``"fil-PH"`` -> ``"tl"``, ``"english"`` -> ``"en"``. Unknown languages come back as their primary subtag."""
-    key = tag.strip().replace("_", "-").lower()
-    if key in TO_LANGUAGE_CODE:
-        return TO_LANGUAGE_CODE[key]
-    primary = key.split("-")[0]
-    return _TAG_ALIASES.get(primary, primary)
 
 
 @dataclass(frozen=True)
@@ -88,8 +78,8 @@ class PluginOptions:
         if not isinstance(threads, int) or isinstance(threads, bool) or threads < 0:
             raise ValueError(f"'threads' must be a non-negative integer, got {threads!r}")
         aligner = config.get("aligner", False)
-        if not isinstance(aligner, (bool, str)):
-            raise ValueError(f"'aligner' must be false, true or a model name/folder, got {aligner!r}")
+        if not isinstance(aligner, (bool, str)):  # a bad config value is a ValueError, as documented above
+            raise ValueError(f"'aligner' must be false, true or a model name/folder, got {aligner!r}")  # noqa: TRY004
         policy = config.get("unsupported_language", "error")
         if policy not in _UNSUPPORTED_POLICIES:
             raise ValueError(f"'unsupported_language' must be one of {_UNSUPPORTED_POLICIES}, got {policy!r}")
@@ -176,6 +166,15 @@ def audio_samples(audio: Any) -> np.ndarray:
     return np.frombuffer(pcm[: len(pcm) // 2 * 2], dtype="<i2").astype(np.float32) / 32768.0
 
 
+def _codes(tags: Iterable[str]) -> set[str]:
+    """The whisper codes of the host's tags; tags that name no language are left out."""
+    codes = set()
+    for tag in tags:
+        with contextlib.suppress(UnsupportedOptionError):
+            codes.add(to_language_code(str(tag)))
+    return codes
+
+
 def _confidence(segments: Iterable[Mapping[str, Any]]) -> float:
     """exp of the token-weighted mean ``avg_logprob``: the geometric-mean token probability, in [0, 1]."""
     total = weight = 0.0
@@ -244,7 +243,7 @@ class QwenWhisperSTT(STT):  # type: ignore[misc]
         (host tags; default: the model's languages), with the probabilities renormalised over those."""
         if self._detector is not None:  # the host bound an audio language detector: use it, as STT does
             return super().detect_language(audio, valid_langs)  # type: ignore[no-any-return]
-        allowed = {whisper_code(tag) for tag in valid_langs} if valid_langs else self.available_languages
+        allowed = _codes(valid_langs) if valid_langs else self.available_languages
         mel = whisper.log_mel_spectrogram(whisper.pad_or_trim(audio_samples(audio)), n_mels=self.model.dims.n_mels)
         with self._shared.lock:
             _, probs = whisper.detect_language(self.model, mel)
@@ -276,22 +275,20 @@ class QwenWhisperSTT(STT):  # type: ignore[misc]
         tag = language or self.lang  # the host's setter, else the config's "lang", else the session's
         if not tag or str(tag).strip().lower() == "auto":
             return None
-        code = whisper_code(str(tag))
-        supported = self.available_languages
-        if code in supported:
-            return code
-        if self.options.unsupported_language == "detect":
-            with _warned_lock:
-                first = code not in _warned_languages
-                _warned_languages.add(code)
-            if first:
-                logger.warning("Qwen3-ASR does not transcribe %r; detecting the language instead", tag)
-            return None
-        raise UnsupportedOptionError(
-            f"language {tag!r} ({code!r}) is not one Qwen3-ASR model {self.options.model!r} transcribes; "
-            f'supported: {", ".join(sorted(supported))}. Set "unsupported_language": "detect" in the plugin '
-            "config to let the model detect the language instead."
-        )
+        try:
+            return to_language_code(str(tag), self.available_languages)
+        except UnsupportedOptionError as e:
+            if self.options.unsupported_language != "detect":
+                raise UnsupportedOptionError(
+                    f'Qwen3-ASR model {self.options.model!r}: {e}. Set "unsupported_language": "detect" in the '
+                    "plugin config to let the model detect the language instead."
+                ) from e
+        with _warned_lock:
+            first = str(tag) not in _warned_languages
+            _warned_languages.add(str(tag))
+        if first:
+            logger.warning("Qwen3-ASR does not transcribe %r; detecting the language instead", tag)
+        return None
 
 
 #: Ready-made configurations per language, for the host's setup tools (``opm.stt.config`` entry point).
