@@ -48,9 +48,12 @@ def test_monotonic_timestamps(model: Any, shared_audio: Path) -> None:
 def test_transcribe_structure(model: Any, shared_audio: Path) -> None:
     segments, info = model.transcribe(str(shared_audio / "jfk.flac"), word_timestamps=True, temperature=0.0)
     assert isinstance(segments, types.GeneratorType)  # lazy: decoding happens while iterating
-    assert info.all_language_probs is not None
+    ranked = info.all_language_probs
+    assert ranked == model.detect_language(decode_audio(str(shared_audio / "jfk.flac")))[2]
+    assert ranked and {code for code, _ in ranked} <= set(model.supported_languages)
+    assert [p for _, p in ranked] == sorted((p for _, p in ranked), reverse=True) and 0 < ranked[0][1] <= 1
     assert info.duration == 11
-    top_language, top_probability = info.all_language_probs[0]
+    top_language, top_probability = ranked[0]
     assert (info.language, info.language_probability) == (top_language, top_probability)
     assert info.language in model.supported_languages
     segments = list(segments)
