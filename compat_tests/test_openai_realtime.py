@@ -289,6 +289,23 @@ def test_older_transcription_session_update(server: Server, jfk_pcm: bytes) -> N
     assert not _errors(events) and events[-1]["transcript"]
 
 
+def test_deltas_only_append_and_wide_text_is_cut_by_character(server_script: Path) -> None:  # noqa: F811
+    """What an item's deltas carry: a partial up to its last word, for text without spaces (the package's one
+    wide-character test, ``segments.is_wide``) up to its last character; never a revision of what was sent."""
+    from qwen_whisper_server.realtime_schema import Item, join_text, stable_text
+
+    assert stable_text("and so my fellow ame") == "and so my fellow"
+    assert stable_text("我们用语音识") == "我们用语音" and stable_text("ＡＢＣ") == "ＡＢ"  # fullwidth counts as wide
+    assert join_text("ask not", "what") == "ask not what" and join_text("我们", "识别") == "我们识别"
+    assert join_text("Qwen", "识别") == "Qwen识别" and join_text("", "x") == "x"
+    item = Item(0.0)
+    assert item.delta("and so my fel", final=False) == "and so my"
+    assert item.delta("and so my fellow", final=False) == ""  # "fellow" may still change
+    assert item.delta("and so, my fellow Americans", final=False) == ""  # a revision: nothing more is sent
+    assert item.delta("and so my fellow Americans", final=True) == " fellow Americans"
+    assert item.sent == "and so my fellow Americans"
+
+
 # ------------------------------------------------------------------------------------------------- bad input
 def test_bad_events_get_openai_errors_and_the_session_goes_on(server: Server, jfk_pcm: bytes) -> None:
     _idle(server)

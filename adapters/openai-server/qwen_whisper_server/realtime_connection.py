@@ -35,15 +35,17 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from qwen_whisper_compat import QwenWhisperError, Whisper
 from qwen_whisper_compat.audio import SAMPLE_RATE
 from qwen_whisper_compat.pcm import PcmConverter
-from qwen_whisper_compat.segments import is_wide
 from qwen_whisper_compat.streaming import Stream, StreamEvent
 from qwen_whisper_server.realtime_schema import (
     MIN_COMMIT_MS,
+    Item,
     ProtocolError,
     TranscriptionConfig,
     apply_update,
     check_event,
     error_event,
+    join_text,
+    milliseconds,
     new_id,
     server_event,
 )
@@ -66,23 +68,6 @@ class _Op:
     nbytes: int = 0
     event_id: str | None = None
     config: TranscriptionConfig | None = None
-
-
-class _Item:
-    """A conversation item being transcribed: its id and the text its deltas have carried."""
-
-    def __init__(self, start: float) -> None:
-        self.id = new_id("item")
-        self.start = start
-        self.sent = ""
-
-    def delta(self, text: str, final: bool) -> str:
-        """The text to send for ``text`` (a partial's: up to its last word), if it extends what was sent."""
-        target = text if final else _stable(text)
-        if len(target) > len(self.sent) and target.startswith(self.sent):
-            piece, self.sent = target[len(self.sent) :], target
-            return piece
-        return ""
 
 
 class Connection:
@@ -111,8 +96,8 @@ class Connection:
         self.next_config = self.config  # the settings the next stream opens with
         self.offset = 0.0  # seconds of the session before the open stream
         self.buffered = 0  # samples of the buffer not committed yet
-        self.items: dict[int, _Item] = {}  # server VAD: the open stream's speech segments with an item
-        self.buffer_item: _Item | None = None  # no turn detection: the buffer's item
+        self.items: dict[int, Item] = {}  # server VAD: the open stream's speech segments with an item
+        self.buffer_item: Item | None = None  # no turn detection: the buffer's item
         self.buffer_text = ""
         self.previous_item: str | None = None
 
@@ -123,8 +108,10 @@ class Connection:
         processor = asyncio.create_task(self._process())
         try:
             await asyncio.wait({reader, processor}, return_when=asyncio.FIRST_COMPLETED)
-            if processor.done() and not reader.done():
-                await self._processor_stopped(processor)
+            if processor.done():
+                await self._stopped(processor)
+            elif reader.exception() is not None:  # the client did not leave: reading failed
+                await self._stopped(reader)
         finally:
             self.gone = True
             for task in (reader, processor):
@@ -134,9 +121,10 @@ class Connection:
             await self._drop_stream()
             logger.info("realtime session %s ended", self.session_id)
 
-    async def _processor_stopped(self, processor: asyncio.Task[None]) -> None:
-        """The processor ended by itself (a failure of the failure handling): say so and close with 1011."""
-        error = None if processor.cancelled() else processor.exception()
+    async def _stopped(self, task: asyncio.Task[None]) -> None:
+        """The processor or the reader ended by itself (a failure outside the steps' failure handling): say so
+        and close with 1011."""
+        error = None if task.cancelled() else task.exception()
         logger.error("realtime session %s: its processing stopped; closing the connection", self.session_id,
                      exc_info=error)  # fmt: skip
         await self.send(error_event(ProtocolError(
@@ -289,14 +277,14 @@ class Connection:
             return
         seconds = self.buffered / SAMPLE_RATE
         if not self._vad:
-            item = self.buffer_item or _Item(self.offset)
+            item = self.buffer_item or Item(self.offset)
             self.buffer_item = item
             await self._committed(item)
         produced = self.previous_item
         await self._finish()
         if self._vad and self.previous_item == produced:
             # nothing in the buffer was speech: it is committed as an item that transcribes to nothing
-            item = _Item(self.offset - seconds)
+            item = Item(self.offset - seconds)
             await self._committed(item)
             await self._completed(item, "", seconds)
         elif not self._vad and self.buffer_item is not None:
@@ -365,36 +353,36 @@ class Connection:
                 elif ev.speech:
                     item = await self._item(ev.index, ev.start)
                     await self.send(server_event("input_audio_buffer.speech_stopped", item_id=item.id,
-                                                 audio_end_ms=_ms(self.offset + ev.end)))  # fmt: skip
+                                                 audio_end_ms=milliseconds(self.offset + ev.end)))  # fmt: skip
                     await self._committed(item)
                     await self._send_delta(item, ev.text, final=True)
                     await self._completed(item, ev.text, ev.end - ev.start)
                     del self.items[ev.index]
             else:
-                item = self.buffer_item or _Item(self.offset + ev.start)
+                item = self.buffer_item or Item(self.offset + ev.start)
                 self.buffer_item = item
                 if ev.type == "partial":
-                    await self._send_delta(item, _join(self.buffer_text, ev.text), final=False)
+                    await self._send_delta(item, join_text(self.buffer_text, ev.text), final=False)
                 elif ev.speech:
-                    self.buffer_text = _join(self.buffer_text, ev.text)
+                    self.buffer_text = join_text(self.buffer_text, ev.text)
                     await self._send_delta(item, self.buffer_text, final=False)
 
-    async def _item(self, index: int, start: float) -> _Item:
+    async def _item(self, index: int, start: float) -> Item:
         """The item of speech segment ``index`` (``speech_started`` is sent when it is new)."""
         item = self.items.get(index)
         if item is None:
-            item = self.items[index] = _Item(self.offset + start)
+            item = self.items[index] = Item(self.offset + start)
             await self.send(server_event("input_audio_buffer.speech_started", item_id=item.id,
-                                         audio_start_ms=_ms(item.start)))  # fmt: skip
+                                         audio_start_ms=milliseconds(item.start)))  # fmt: skip
         return item
 
-    async def _send_delta(self, item: _Item, text: str, final: bool) -> None:
+    async def _send_delta(self, item: Item, text: str, final: bool) -> None:
         piece = item.delta(text, final)
         if piece:
             await self.send(server_event("conversation.item.input_audio_transcription.delta", item_id=item.id,
                                          content_index=0, delta=piece))  # fmt: skip
 
-    async def _committed(self, item: _Item) -> None:
+    async def _committed(self, item: Item) -> None:
         await self.send(server_event("input_audio_buffer.committed", item_id=item.id,
                                      previous_item_id=self.previous_item))  # fmt: skip
         await self.send(server_event("conversation.item.added", previous_item_id=self.previous_item, item={
@@ -403,7 +391,7 @@ class Connection:
         }))  # fmt: skip
         self.previous_item = item.id
 
-    async def _completed(self, item: _Item, transcript: str, seconds: float) -> None:
+    async def _completed(self, item: Item, transcript: str, seconds: float) -> None:
         await self.send(server_event(
             "conversation.item.input_audio_transcription.completed", item_id=item.id, content_index=0,
             transcript=transcript, usage={"type": "duration", "seconds": round(max(seconds, 0.0), 3)},
@@ -420,25 +408,6 @@ class Connection:
                 await self.ws.send_text(json.dumps(event, ensure_ascii=False))
             except Exception:  # noqa: BLE001  (the client went away: the reader sees it and ends the session)
                 self.gone = True
-
-
-def _ms(seconds: float) -> int:
-    return round(seconds * 1000)
-
-
-def _stable(text: str) -> str:
-    """A partial's text without its last word, which the next partial may still change."""
-    text = text.rstrip()
-    if any(is_wide(c) for c in text):
-        return text[:-1]
-    cut = max(text.rfind(" "), text.rfind("\n"))
-    return text[:cut] if cut > 0 else ""
-
-
-def _join(a: str, b: str) -> str:
-    if not a or not b:
-        return a or b
-    return a + b if is_wide(a[-1]) or is_wide(b[0]) else f"{a} {b}"
 
 
 __all__ = ["CLOSE_INTERNAL_ERROR", "Connection"]

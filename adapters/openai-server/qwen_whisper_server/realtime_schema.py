@@ -2,7 +2,8 @@
 
 This module owns the wire shapes only: it parses ``session.update`` (the current form, ``session.type =
 "transcription"``) and the older ``transcription_session.update`` into :class:`TranscriptionConfig`, checks
-the client events, and builds the server events as OpenAI sends them. It knows no model and no socket.
+the client events, builds the server events as OpenAI sends them, and says what an item's deltas carry
+(:class:`Item`: they only ever append). It knows no model and no socket.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from qwen_whisper_compat import UnsupportedOptionError
+from qwen_whisper_compat.segments import is_wide
 from qwen_whisper_compat.tokenizer import to_language_code
 
 #: Sample rate of PCM16 in OpenAI's API (G.711 is 8 kHz).
@@ -303,7 +305,48 @@ def error_event(e: ProtocolError) -> dict[str, Any]:
                                         "event_id": e.event_id})  # fmt: skip
 
 
+# ----------------------------------------------------------------------------------------- transcripts
+class Item:
+    """A conversation item being transcribed: its id and the text its deltas have carried."""
+
+    def __init__(self, start: float) -> None:
+        self.id = new_id("item")
+        self.start = start
+        self.sent = ""
+
+    def delta(self, text: str, final: bool) -> str:
+        """The text to send for ``text`` (a partial's: up to its last word), if it extends what was sent."""
+        target = text if final else stable_text(text)
+        if len(target) > len(self.sent) and target.startswith(self.sent):
+            piece, self.sent = target[len(self.sent) :], target
+            return piece
+        return ""
+
+
+def milliseconds(seconds: float) -> int:
+    """Seconds as the whole milliseconds of OpenAI's ``audio_start_ms`` / ``audio_end_ms``."""
+    return round(seconds * 1000)
+
+
+def stable_text(text: str) -> str:
+    """A partial's text without its last word (for text without spaces, its last character), which the next
+    partial may still change: what a delta may carry."""
+    text = text.rstrip()
+    if any(is_wide(c) for c in text):
+        return text[:-1]
+    cut = max(text.rfind(" "), text.rfind("\n"))
+    return text[:cut] if cut > 0 else ""
+
+
+def join_text(a: str, b: str) -> str:
+    """Two transcript pieces joined as the language writes them: a space between words, none beside CJK."""
+    if not a or not b:
+        return a or b
+    return a + b if is_wide(a[-1]) or is_wide(b[0]) else f"{a} {b}"
+
+
 __all__ = [
-    "CLIENT_EVENTS", "MIN_COMMIT_MS", "OPENAI_PCM_RATE", "ProtocolError", "ServerVad", "TranscriptionConfig",
-    "apply_update", "check_event", "error_event", "new_id", "server_event",
+    "CLIENT_EVENTS", "MIN_COMMIT_MS", "OPENAI_PCM_RATE", "Item", "ProtocolError", "ServerVad", "TranscriptionConfig",
+    "apply_update", "check_event", "error_event", "join_text", "milliseconds", "new_id", "server_event",
+    "stable_text",
 ]  # fmt: skip
