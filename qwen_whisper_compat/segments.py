@@ -64,7 +64,9 @@ class Piece:
 
 
 def is_wide(ch: str) -> bool:
-    """True for characters shown two columns wide (CJK ideographs, kana, hangul, fullwidth forms)."""
+    """True for characters shown two columns wide (CJK ideographs, kana, hangul, fullwidth forms): the
+    characters of scripts written without spaces. The package's one wide-character test (segment widths, word
+    joining, the Realtime server's deltas); public for the host adapters."""
     return unicodedata.east_asian_width(ch) in "WF"
 
 
