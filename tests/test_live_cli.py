@@ -215,7 +215,7 @@ def test_realtime_file_on_a_terminal(model_env: dict[str, str], shared_audio: Pa
     assert time.monotonic() - t0 >= 10.0  # 11 s of audio at real-time pace
     partials = PARTIAL.findall(output)
     assert partials  # the partial line is rewritten in place
-    assert all(columns_of(p[4:].decode("utf-8")) < columns for p in partials)
+    assert all(columns_of(p[len(b"\r\x1b[2K") :].decode("utf-8")) < columns for p in partials)
     finals = [line for line in finals_only(output).decode("utf-8").splitlines() if WHISPER_LINE.match(line)]
     assert finals and finals[0].startswith("[00:00.000 --> ")
     # what the screen shows in the end is what the finals alone show: no partial line was left behind
