@@ -173,6 +173,18 @@ def test_default_temperature_is_whisper_fallback(server_script: Path) -> None:
     assert parse_request({"temperature": "0.3"}, []).transcribe_options()["temperature"] == 0.3
 
 
+def test_language_field_takes_host_tags(server_script: Path) -> None:
+    """The ``language`` field goes through the package's one tag mapping (as Wyoming's, OVOS's and Realtime's)."""
+    from qwen_whisper_server.schema import RequestError, parse_request
+
+    for value, code in (("en", "en"), ("en-US", "en"), ("zh_TW", "zh"), ("English", "en"), ("auto", None)):
+        assert parse_request({"language": value}, []).language == code
+    with pytest.raises(RequestError) as caught:
+        parse_request({"language": "xx"}, [])
+    assert (caught.value.status, caught.value.param) == (400, "language")
+    assert "unknown language 'xx'" in caught.value.message and "en, zh" in caught.value.message
+
+
 def test_srt_and_vtt(server: Server, clip: tuple[str, bytes, str], reference: dict[str, Any]) -> None:
     client = server.client()
     common: dict[str, Any] = {"model": "whisper-1", "file": clip, "language": "en", "temperature": TEMPERATURE}

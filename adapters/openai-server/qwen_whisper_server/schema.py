@@ -11,8 +11,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypedDict
 
+from qwen_whisper_compat import UnsupportedOptionError
 from qwen_whisper_compat.results import ResultDict, SegmentDict, SegmentFields, WordSpan
-from qwen_whisper_compat.tokenizer import LANGUAGES, TO_LANGUAGE_CODE
+from qwen_whisper_compat.tokenizer import LANGUAGES, TO_LANGUAGE_CODE, to_language_code
 from qwen_whisper_compat.utils import WriteSRT, WriteVTT
 
 ResponseFormat = Literal["json", "text", "srt", "vtt", "verbose_json"]
@@ -104,7 +105,7 @@ class TranscriptionRequest:
     """The form fields of ``POST /v1/audio/transcriptions`` that change the result, validated."""
 
     response_format: ResponseFormat = "json"
-    #: A whisper language code or name; ``None`` detects the language.
+    #: A whisper language code (from a code, a name or a tag such as ``en-US``); ``None`` detects the language.
     language: str | None = None
     #: Qwen3-ASR context text (whisper's ``initial_prompt``).
     prompt: str | None = None
@@ -156,10 +157,11 @@ def parse_request(fields: Mapping[str, str], granularities: Sequence[str]) -> Tr
 def _language(value: str | None) -> str | None:
     if not value or value.lower() == "auto":
         return None
-    if value.lower() in LANGUAGES or value.lower() in TO_LANGUAGE_CODE:
-        return value.lower()
-    raise RequestError(400, f"language {value!r} is not an ISO-639-1 code or language name Whisper knows",
-                       param="language", code="invalid_value")  # fmt: skip
+    try:
+        return to_language_code(value)
+    except UnsupportedOptionError as e:
+        raise RequestError(400, f"{e}; or leave 'language' out to detect it", param="language",
+                           code="invalid_value") from e  # fmt: skip
 
 
 def _temperature(value: str | None) -> float:
