@@ -77,6 +77,17 @@ def test_attach_words_repairs_and_clamps() -> None:
     assert words[-1].end == 13.0 and words[0].probability == pytest.approx(0.5)
 
 
+def test_units_a_word_splitter_normalised_still_find_their_words() -> None:
+    """nagisa gives "VerificationJ" for the transcript's "VerificationＪ" (fullwidth J), as a random model's
+    Japanese-tagged chunk showed: the unit is found through its compatibility form; a unit none of whose
+    characters is in the text is an empty word where it stands, never an error."""
+    text = " draft VerificationＪ 処分 zz"
+    ms = [0, 100, 100, 200, 200, 300, 300, 400, 400, 500]
+    words = attach_words(text, ["draft", "VerificationJ", "処分", "qq", "zz"], ms, np.full(10, 0.5), 0.0, 1.0)
+    assert [w.word for w in words] == [" draft", " VerificationＪ", " 処分", "", " zz"]
+    _check_invariants(words, text, 0.0, 1.0)
+
+
 def test_long_audio_is_refused(aligner: ForcedAligner) -> None:
     with pytest.raises(ValueError, match="at most 180 s"):
         aligner.align_units(np.zeros(181 * SR, np.float32), ["a"])

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import unicodedata
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -148,12 +149,12 @@ def attach_words(
     for unit in units:
         first = -1
         for ch in unit:
-            found = text.find(ch, pos)
-            if found < 0:
-                raise ValueError(f"aligned unit {unit!r} is not in the transcript")
+            found = _find(text, ch, pos)
+            if found < 0:  # a character no form of which is left in the text: the unit ends where it is
+                continue
             first = found if first < 0 else first
             pos = found + 1
-        spans.append((first, pos))
+        spans.append((pos if first < 0 else first, pos))
     cuts = [0]
     for (_, prev_end), (next_start, _) in itertools.pairwise(spans):
         gap = text[prev_end:next_start]
@@ -171,3 +172,12 @@ def attach_words(
         p = float(np.sqrt(probs[2 * i] * probs[2 * i + 1]))
         words.append(WordTiming(text[cuts[i] : cuts[i + 1]], round(start, 3), round(end, 3), p))
     return words
+
+
+def _find(text: str, ch: str, pos: int) -> int:
+    """Where ``ch`` is in ``text`` from ``pos`` on, as it is or in a compatibility form (a word splitter may
+    give "J" for the transcript's fullwidth "Ｊ"); -1 when it is not there at all."""
+    found = text.find(ch, pos)
+    if found >= 0:
+        return found
+    return next((i for i in range(pos, len(text)) if ch in unicodedata.normalize("NFKC", text[i])), -1)
