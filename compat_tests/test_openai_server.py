@@ -341,6 +341,8 @@ def _gated_server(script: Path, env: dict[str, str], log: Path) -> Any:
     return port, server_process(command, env, log, lambda: _get(port, "/health")[0] == 503)
 
 
+# the openai client opens its websockets connection without a context manager; websockets 17 warns about it
+@pytest.mark.filterwarnings("ignore:connect\\(\\) must be used as a context manager:DeprecationWarning")
 def test_the_port_answers_503_while_the_model_loads(
     server_script: Path, gated: tuple[dict[str, str], Path, Path], under_model_env: Any, clip: tuple[str, bytes, str],
     tmp_path: Path,

@@ -79,8 +79,11 @@ class TranscribeHandler(AsyncEventHandler):
             return True
         if self._failed:  # the error was sent: the rest of this request is read and dropped up to its end
             return not AudioStop.is_type(event.type)
+        if not any(kind.is_type(event.type) for kind in (AudioChunk, AudioStart, AudioStop, Transcribe)):
+            logger.debug("ignoring a %s event", event.type)
+            return True
         try:
-            self.service.model  # noqa: B018  (raises ModelLoading while the model loads)
+            _ = self.service.model  # raises ModelLoading while the model loads
             if AudioChunk.is_type(event.type):
                 await (await self._open()).add(AudioChunk.from_event(event))
             elif AudioStart.is_type(event.type):
@@ -88,10 +91,8 @@ class TranscribeHandler(AsyncEventHandler):
             elif AudioStop.is_type(event.type):
                 await self._finish()
                 return False
-            elif Transcribe.is_type(event.type):
-                self._transcribe(Transcribe.from_event(event))
             else:
-                logger.debug("ignoring a %s event", event.type)
+                self._transcribe(Transcribe.from_event(event))
         except Exception as e:  # noqa: BLE001  (every failure is the client's error event, never a dropped connection)
             await self._fail(e)
             return not AudioStop.is_type(event.type)
