@@ -5,8 +5,9 @@ any host adapter that serves one model to many clients).
   answers "loading" while the model downloads, converts and loads.
 - :class:`Admission`: one model thread; jobs admitted to it one at a time (or ``slots`` at a time) behind a
   bounded waiting queue; one more is refused with :class:`QueueFull`, which carries a retry-after estimate.
-  Work that must not take a queue slot (the steps of a live session already admitted) runs on the same thread
-  through :meth:`Admission.run`.
+  Work that must not take a queue slot (the steps of a live session already admitted) runs beside it through
+  :meth:`Admission.run`: the model schedules its decoder itself (live steps go between the chunks of an offline
+  job, see ``qwen_whisper_compat.engine.turns``), so a live step never waits for a whole transcription.
 - :func:`is_loopback`: whether a listening address is reachable only from this machine.
 
 This module owns no protocol: HTTP status codes, Wyoming events and OpenAI error shapes are the adapters'. It
@@ -161,14 +162,17 @@ class Admission:
     Two ways in: :meth:`submit` admits one job and runs it on the thread; :meth:`admit` + :meth:`slot` admit a
     session that holds its slot across many steps, each run with :meth:`run`. :meth:`run` takes no queue slot:
     it is for the steps of work already admitted (a Wyoming transcription holding its slot, the live sessions
-    of the Realtime endpoint, whose number the endpoint bounds itself), and it waits only for the jobs handed
-    to the thread before it.
+    of the Realtime endpoint, whose number the endpoint bounds itself). Steps run on threads of their own,
+    beside the model thread, since a loaded model serves calls from any thread: it takes them a chunk at a time
+    inside (live streams' steps first), so a step waits for at most one chunk of a running transcription.
 
     Args:
         max_queue: Jobs that may wait for a slot (0: none).
         slots: Jobs that hold a slot at once.
-        name: The thread's name.
+        name: The threads' name.
         clock: Seconds, for the time jobs hold their slots (the retry-after estimate).
+        step_threads: Threads for :meth:`run` (steps of different sessions wait for each other inside the model,
+            not for a thread; each session runs one step at a time).
     """
 
     def __init__(
@@ -177,6 +181,7 @@ class Admission:
         slots: int = 1,
         name: str = "qwen-whisper-worker",
         clock: Callable[[], float] = time.perf_counter,
+        step_threads: int = 8,
     ) -> None:
         if max_queue < 0:
             raise ValueError(f"max_queue must be 0 or more, got {max_queue}")
@@ -192,6 +197,7 @@ class Admission:
         self._average_seconds = 1.0
         self._semaphore: asyncio.Semaphore | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+        self._steps = ThreadPoolExecutor(max_workers=step_threads, thread_name_prefix=f"{name}-step")
 
     @property
     def running(self) -> int:
@@ -259,16 +265,17 @@ class Admission:
         return await asyncio.wrap_future(future)
 
     async def run(self, job: Callable[[], T]) -> T:
-        """Run ``job`` on the model thread after the jobs handed to it before, without taking a queue slot."""
-        return await asyncio.wrap_future(self._executor.submit(job))
+        """Run ``job`` (a step of admitted work) on a step thread, beside the model thread, without a queue slot."""
+        return await asyncio.wrap_future(self._steps.submit(job))
 
     def run_soon(self, job: Callable[[], T]) -> Future[T]:
-        """Hand ``job`` to the model thread without waiting for it (clean-up from a cancelled task)."""
-        return self._executor.submit(job)
+        """Hand ``job`` to a step thread without waiting for it (clean-up from a cancelled task)."""
+        return self._steps.submit(job)
 
     def close(self) -> None:
-        """Finish the job running on the thread, drop those not started, and stop the thread."""
+        """Finish the jobs and steps running, drop those not started, and stop the threads."""
         self._executor.shutdown(wait=True, cancel_futures=True)
+        self._steps.shutdown(wait=True, cancel_futures=True)
 
     def _slots(self) -> asyncio.Semaphore:
         if self._semaphore is None:  # made in the event loop that uses it

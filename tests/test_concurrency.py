@@ -35,14 +35,14 @@ def faster(under_model_env: Callable[..., Any]) -> Iterator[WhisperModel]:
     model.model.close()
 
 
-def whisper_run(model: Any, audio: np.ndarray) -> Any:
-    result = model.transcribe(audio, word_timestamps=True)
+def whisper_run(model: Any, audio: np.ndarray, **kwargs: Any) -> Any:
+    result = model.transcribe(audio, word_timestamps=True, **{"temperature": 0.0, **kwargs})
     return result["text"], [(s["start"], s["end"], s["tokens"], [(w["word"], w["start"]) for w in s["words"]])
                             for s in result["segments"]]  # fmt: skip
 
 
 def faster_run(model: WhisperModel, audio: np.ndarray, **kwargs: Any) -> Any:
-    segments, info = model.transcribe(audio, **kwargs)
+    segments, info = model.transcribe(audio, **{"temperature": 0.0, **kwargs})
     return info.language, [(s.start, s.end, s.text, s.tokens) for s in segments]
 
 
@@ -52,7 +52,7 @@ def live_run(model: Any, audio: np.ndarray, partials: bool = False) -> list[tupl
     clock (and so whether a final finds its windows prefilled or evaluates them in its own batch, which moves
     logits by float rounding): only the segments' bounds, fixed by the voice activity detector, are compared."""
     events = []
-    with model.stream(language="en", partials=partials) as stream:
+    with model.stream(language="en", partials=partials, temperature=0.0) as stream:
         for block in np.array_split(audio, max(1, audio.size // (SR // 10))):
             events += stream.feed(block)
         events += stream.finish()
@@ -83,7 +83,8 @@ def test_every_face_from_several_threads_gives_its_lone_result(
     talk = np.concatenate([jfk, np.zeros(SR, np.float32), jfk])
     batched = BatchedInferencePipeline(faster)
     jobs: dict[str, Callable[[], Any]] = {
-        "whisper-en": lambda: whisper_run(model, jfk),
+        # whisper's fallback of temperatures (the random model loops): retries reuse their prompt's cache
+        "whisper-en": lambda: whisper_run(model, jfk, temperature=(0.0, 0.5, 1.0)),
         "whisper-zh": lambda: whisper_run(model, zh20s),
         "faster-en": lambda: faster_run(faster, talk, language="en"),
         "faster-batched": lambda: faster_run(batched, zh20s, batch_size=4),  # type: ignore[arg-type]
@@ -117,14 +118,40 @@ def test_an_offline_call_leaves_a_stream_s_kv_cache_alone(faster: WhisperModel, 
     model = faster.model
     long_speech = np.concatenate([jfk, jfk[: 6 * SR]])  # 17 s without a long pause: a segment with windows
     live = {"max_segment_seconds": 30.0, "search_seconds": 5.0, "min_silence_seconds": 3.0, "partials": False}
-    with model.stream(language="en", **live) as stream:
+    with model.stream(language="en", temperature=0.0, **live) as stream:
         stream.feed(long_speech[: 12 * SR])  # the first 8 s window completes and is prefilled for the final
-        model.transcribe(jfk)
+        model.transcribe(jfk, temperature=0.0)
         stream.feed(long_speech[12 * SR :])
         (final,) = [e for e in stream.finish() if e.type == "final"]
         stats = stream.stats
     assert final.end == pytest.approx(long_speech.size / SR)  # one segment: the final covers all of it
     assert stats.final_kept_rows >= model.recognizer.transcriber.model_dir.manifest.encoder.window_tokens
+
+
+def test_a_live_stream_waits_for_a_chunk_not_for_a_long_transcription(faster: WhisperModel, jfk: np.ndarray) -> None:
+    """A stream fed while a two-minute transcription runs on another thread gets its finals before that
+    transcription ends, and no live step waits longer than the longest turn an offline chunk held."""
+    model = faster.model
+    decoder = model.recognizer.transcriber.decoder
+    long_audio = np.tile(jfk, 11)  # two minutes: four 30 s chunks, each one turn of the decoder
+    times: dict[str, list[float]] = {"final": [], "offline": []}
+
+    def offline() -> None:
+        model.transcribe(long_audio, temperature=0.0)
+        times["offline"].append(time.monotonic())
+
+    def live() -> None:
+        with model.stream(language="en", partials=False, temperature=0.0) as stream:
+            for block in np.array_split(np.tile(jfk, 2), 22):  # 1 s blocks, fed as fast as they are taken
+                times["final"] += [time.monotonic() for e in stream.feed(block) if e.type == "final" and e.speech]
+            stream.finish()
+
+    decoder.turns.stats.longest_wait.clear()
+    decoder.turns.stats.longest_hold.clear()
+    run_together({"offline": offline, "live": live})
+    assert times["final"] and min(times["final"]) < times["offline"][0]
+    longest_chunk = decoder.turns.stats.longest_hold[OFFLINE]
+    assert decoder.turns.stats.longest_wait.get(LIVE, 0.0) <= longest_chunk + 0.5
 
 
 # --------------------------------------------------------------------------------------------- turns

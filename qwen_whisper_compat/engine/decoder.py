@@ -322,7 +322,7 @@ class GGUFDecoder(LlamaContext):
                 self.clear(seq)
 
     def _check_can_generate(self) -> None:
-        self.native()
+        self._check_open()
         if self._capture is not None:
             raise RuntimeError("a decoder made with capture_hidden=True cannot generate")
 

@@ -143,10 +143,13 @@ class LlamaContext:
             self._ctx, self.n_ctx, self.n_seq = ctx, n_ctx, n_seq
 
     def native(self) -> Any:
-        """The native context; a clear error instead of a crash after ``close()``."""
-        if self._ctx is None or getattr(self, "_stack", None) is None:
-            raise DecodingError(f"the decoder for {self.path.name} is closed: load the model again")
+        """The native context (the caller holds the turn); a clear error instead of a crash after ``close()``."""
+        self._check_open()
         return self._ctx
+
+    def _check_open(self) -> None:
+        if getattr(self, "_stack", None) is None:
+            raise DecodingError(f"the decoder for {self.path.name} is closed: load the model again")
 
     def _free_context(self) -> None:
         if self._ctx:
@@ -372,7 +375,8 @@ class LlamaContext:
 
     def perf(self) -> dict[str, float]:
         """llama.cpp's own cumulative timings of this context: prompt and generation tokens and milliseconds."""
-        data = self._llama.llama_perf_context(self.native())
+        with self.turns.turn():
+            data = self._llama.llama_perf_context(self.native())
         return {
             "prompt_tokens": float(data.n_p_eval),
             "prompt_ms": float(data.t_p_eval_ms),
@@ -384,7 +388,7 @@ class LlamaContext:
     def tokenize(self, text: str) -> list[int]:
         """Plain BPE of ``text``: no BOS, special-token text is not parsed (reads only the model's vocabulary:
         needs no turn)."""
-        self.native()
+        self._check_open()
         data = text.encode("utf-8")
         cap = len(data) + 8
         buf = (self._llama.llama_token * cap)()
@@ -395,7 +399,7 @@ class LlamaContext:
 
     def token_bytes(self, token: int) -> bytes:
         """The bytes a token stands for (special tokens render as their text)."""
-        self.native()
+        self._check_open()
         buf = ctypes.create_string_buffer(256)
         n = self._llama.llama_token_to_piece(self._vocab, token, buf, len(buf), 0, True)
         return buf.raw[:n]

@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 #: A live stream's step (a partial, a final, its prefill): goes before any waiting offline work.
 LIVE = 0
@@ -36,7 +36,9 @@ class TurnStats:
     turns: int = 0
     #: Turns that had to wait for another thread, and the longest such wait per priority (seconds).
     waited: int = 0
-    longest_wait: dict[int, float] | None = None
+    longest_wait: dict[int, float] = field(default_factory=dict)
+    #: The longest time a turn was held, per priority (seconds).
+    longest_hold: dict[int, float] = field(default_factory=dict)
 
 
 class Turns:
@@ -48,7 +50,9 @@ class Turns:
         self._depth = 0
         self._waiting: list[tuple[int, int]] = []  # heap of (priority, ticket)
         self._tickets = itertools.count()
-        self.stats = TurnStats(longest_wait={})
+        self.stats = TurnStats()
+        self._since = 0.0
+        self._priority = OFFLINE
 
     @property
     def held(self) -> bool:
@@ -70,6 +74,9 @@ class Turns:
             with self._cond:
                 self._depth -= 1
                 if self._depth == 0:
+                    held = time.perf_counter() - self._since
+                    hold = self.stats.longest_hold
+                    hold[self._priority] = max(hold.get(self._priority, 0.0), held)
                     self._owner = None
                     self._cond.notify_all()
 
@@ -90,9 +97,9 @@ class Turns:
             raise
         heapq.heappop(self._waiting)
         self._owner, self._depth = me, 1
+        self._since, self._priority = time.perf_counter(), priority
         self.stats.turns += 1
         if waited:
             self.stats.waited += 1
             longest = self.stats.longest_wait
-            assert longest is not None
-            longest[priority] = max(longest.get(priority, 0.0), time.perf_counter() - start)
+            longest[priority] = max(longest.get(priority, 0.0), self._since - start)
