@@ -13,7 +13,7 @@ so its wall time includes loading the model(s) and, for the batch command, start
 * ``qwen-whisper-batch`` on a simulated two-node cluster (``ray.cluster_utils.Cluster``, the machine's CPUs
   split between two raylets), to show that the work spreads over nodes.
 
-Every side decodes exactly 4 tokens per audio second (``QWEN_WHISPER_BENCH_TOKENS_PER_SECOND``, end of
+Every side decodes exactly 4 tokens per audio second (``harness.forced_tokens_env``, end of
 sequence ignored) with the temperature fallback off, so all decode the same number of tokens. Segments are
 timed without the aligner (the model folder has none), as this measures the batch layer, not the engine.
 Writes benchmarks/results/batch_corpus.{json,md}.
@@ -105,7 +105,9 @@ def main() -> None:
 
     folder = model_folder()
     work = Path(tempfile.mkdtemp(prefix="batch-corpus-"))
-    env = {**os.environ, "QWEN_WHISPER_BENCH_TOKENS_PER_SECOND": str(TOKENS_PER_SECOND)}
+    from harness import forced_tokens_env
+
+    env = forced_tokens_env(TOKENS_PER_SECOND)
     try:
         corpus = work / "corpus"
         paths = write_corpus(corpus, args.files, args.seconds)

@@ -5,7 +5,7 @@ random-weight models of the real shapes, next to the bare engine (``engine_speed
     .venv/bin/python benchmarks/default_path.py --sizes 0.6b 1.7b --threads 2 --repeat 3
 
 The same 60 s of speech and 4 decoded tokens per audio second on every side
-(``QWEN_WHISPER_BENCH_TOKENS_PER_SECOND``, end of sequence ignored). Greedy decoding only: whisper's
+(``harness.forced_tokens_env``, end of sequence ignored). Greedy decoding only: whisper's
 temperature fallback would rerun every chunk on random weights (their log-probabilities are always low),
 which a real model rarely does. The language is given (English): random weights name none, and the
 whisper face would then run a language-detection pass a real model's output makes unnecessary. The aligner is the released aligner's shape at the same precision as the
@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import statistics
 import sys
 import time
@@ -34,6 +33,7 @@ from harness import (
     CONFIGS,
     TOKENS_PER_SECOND,
     alternated_runs,
+    forced_tokens_env,
     options,
     peak_rss_mib,
     prepare_one,
@@ -92,8 +92,7 @@ def run(path: str, asr: str, aligner: str, seconds: float, threads: int) -> dict
 
 
 def child(args: list[str]) -> dict[str, float]:
-    env = {**os.environ, "QWEN_WHISPER_BENCH_TOKENS_PER_SECOND": str(TOKENS_PER_SECOND)}
-    result: dict[str, float] = run_child(__file__, args, env)
+    result: dict[str, float] = run_child(__file__, args, forced_tokens_env(TOKENS_PER_SECOND))
     return result
 
 

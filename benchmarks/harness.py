@@ -9,6 +9,7 @@ Each benchmark imports what it needs from here; ``engine_speed.py`` is one of th
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -81,6 +82,15 @@ def peak_rss_mib() -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     raise RuntimeError("no VmHWM in /proc/self/status")
+
+
+def forced_tokens_env(rate: float = TOKENS_PER_SECOND) -> dict[str, str]:
+    """This process's environment for a child (a command, a child process, Ray workers) whose every offline
+    decode must decode exactly ``rate`` tokens per audio second, end-of-sequence ignored: ``forced_decode/``'s
+    ``sitecustomize`` first on ``PYTHONPATH``, which wraps the engine's span decoder at start-up."""
+    path = [str(Path(__file__).resolve().parent / "forced_decode"), os.environ.get("PYTHONPATH", "")]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in path if p),
+            "QWEN_WHISPER_BENCH_TOKENS_PER_SECOND": str(rate)}  # fmt: skip
 
 
 def run_child(script: str, args: list[str], env: dict[str, str] | None = None, python: str | None = None) -> Any:

@@ -38,11 +38,6 @@ if TYPE_CHECKING:
     from qwen_whisper_compat.live import LiveStream
     from qwen_whisper_compat.plugins import PostProcessor
 
-#: Benchmarks only: decode exactly this many tokens per audio second, ignoring end-of-sequence, so that every
-#: side of a comparison that goes through the whisper faces (the CLI, qwen-whisper-batch's workers, which
-#: inherit the driver's ``QWEN_WHISPER_*`` variables) decodes the same count on random weights.
-BENCH_TOKENS_ENV = "QWEN_WHISPER_BENCH_TOKENS_PER_SECOND"
-
 logger = logging.getLogger("qwen_whisper_compat.recognizer")
 
 __all__ = ["DEFAULT_TEMPERATURES", "DETECT_SECONDS", "Decoded", "LiveOptions", "ModelDimensions", "Recognizer",
@@ -324,10 +319,7 @@ class Recognizer:
         if not aligned:
             chunk_seconds = min(30.0, 0.75 * options.limits.max_seconds)
             search = min(5.0, 0.25 * options.limits.max_seconds)
-        forced = os.environ.get(BENCH_TOKENS_ENV)
-        bench = {"ignore_eos": True, "tokens_per_second": float(forced), "token_cap_base": 0} if forced else {}
         return TranscribeOptions(
-            **bench,  # type: ignore[arg-type]
             language=self._prompt_language(options.language) if options.language else None,
             context=options.context,
             carry_initial_context=options.carry_context,
