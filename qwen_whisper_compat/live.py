@@ -1,19 +1,20 @@
 """The live half of the seam: a stream of audio in, partial texts and final subtitle segments out.
 
 :meth:`Recognizer.stream <qwen_whisper_compat.recognizer.Recognizer.stream>` opens a :class:`LiveStream`
-over the engine's live session (:mod:`.engine.live`); the whisper face (``model.stream()``), the
-faster-whisper face (``WhisperModel.stream()``), ``qwen-whisper-live`` and the host adapters read the same
-:class:`LiveUpdate` objects and differ only in how they shape a :class:`~.recognizer.SegmentInfo`. A final is
-cut into subtitle-sized segments by the offline rules (the recognizer's own shaping: limits, no-speech
-dropping, post-processors).
+over the engine's live session (:mod:`.engine.live`), which turns the engine's events into
+:class:`StreamEvent` objects whose segments are :class:`~.shaping.SegmentInfo`; the whisper face
+(``model.stream()``), the faster-whisper face (``WhisperModel.stream()``), ``qwen-whisper-live`` and the host
+adapters get the same events with the segments in their own shape (see :mod:`.streaming`). A final is cut into
+subtitle-sized segments by the offline rules (the recognizer's own shaping: limits, no-speech dropping,
+post-processors).
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Generic, Literal, TypeVar
 
 import numpy as np
 
@@ -25,32 +26,35 @@ from qwen_whisper_compat.shaping import SegmentInfo, language_code
 if TYPE_CHECKING:
     from qwen_whisper_compat.recognizer import RunOptions
 
-__all__ = ["LiveStats", "LiveStream", "LiveUpdate", "StreamSlots"]
+__all__ = ["LiveStats", "LiveStream", "StreamEvent", "StreamSlots"]
+
+S = TypeVar("S")
 
 #: Shapes an engine final into subtitle-sized segments (the recognizer's offline rules).
 Shape = Callable[[ChunkResult, "RunOptions"], Iterator[SegmentInfo]]
 
 
 @dataclass(frozen=True)
-class LiveUpdate:
+class StreamEvent(Generic[S]):
     """One event of a live stream."""
 
-    #: ``"partial"``: the open segment's text so far, replaced by the next update of the same ``index``;
-    #: ``"final"``: the closed segment, never changed again.
-    kind: Literal["partial", "final"]
-    #: Index of the stream's segment (a partial and the final that replaces it share it).
+    #: ``"partial"``: the open segment's text so far (replaced by the next event of the same ``index``);
+    #: ``"final"``: a closed segment, never revised.
+    type: Literal["partial", "final"]
+    #: The stream's segment the event belongs to.
     index: int
-    #: Span of the stream (seconds) the update covers: for a partial, up to the audio heard so far; the
-    #: finals' spans tile the stream.
+    #: Seconds of the stream: a partial spans its segment up to the audio heard; finals tile the stream.
     start: float
     end: float
     text: str
-    #: Whisper code of the language (``""`` when not known).
+    #: Whisper code of the language, ``""`` while unknown.
     language: str
-    #: For a final: its subtitle-sized segments (none for silence or a dropped no-speech segment).
-    segments: tuple[SegmentInfo, ...] = ()
-    #: For a final: whether the voice activity detector heard speech in it.
+    #: A final's subtitle-sized segments (whisper dicts, or faster-whisper ``Segment`` objects); a final of
+    #: silence has none.
+    segments: list[S] = field(default_factory=list)
+    #: For a final: whether the voice activity detector heard speech in it (False: a span of silence).
     speech: bool = True
+
 
 
 class LiveStream:
@@ -82,7 +86,7 @@ class LiveStream:
         """The engine session's counts and times (:class:`~.engine.live.LiveStats`)."""
         return self._session.stats
 
-    def feed(self, samples: np.ndarray) -> list[LiveUpdate]:
+    def feed(self, samples: np.ndarray) -> list[StreamEvent[SegmentInfo]]:
         """Add 16 kHz mono float32 samples; the updates they cause, in order.
 
         Raises:
@@ -93,7 +97,7 @@ class LiveStream:
                 raise AudioLoadError("this live stream is closed: open a new stream for more audio")
             return [self._update(e) for e in self._session.feed(samples)]
 
-    def finish(self) -> list[LiveUpdate]:
+    def finish(self) -> list[StreamEvent[SegmentInfo]]:
         """End the stream: the last segment's final (no update for a stream that got no audio, or a closed one)."""
         with self._lock:
             if self._closed:
@@ -111,12 +115,12 @@ class LiveStream:
             self._closed = True
         self._on_close()
 
-    def _update(self, event: LiveEvent) -> LiveUpdate:
+    def _update(self, event: LiveEvent) -> StreamEvent[SegmentInfo]:
         if isinstance(event, Partial):
-            return LiveUpdate("partial", event.index, event.start, event.end, event.text, language_code(event.language))
+            return StreamEvent("partial", event.index, event.start, event.end, event.text, language_code(event.language))
         assert isinstance(event, Final)
-        segments = tuple(self._shape(event.chunk, self._options)) if event.speech else ()
-        return LiveUpdate(
+        segments = list(self._shape(event.chunk, self._options)) if event.speech else []
+        return StreamEvent(
             "final", event.index, event.start, event.end, "".join(s.text for s in segments).strip(),
             language_code(event.chunk.language), segments, event.speech,
         )  # fmt: skip

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from qwen_whisper_compat.engine.mel import SAMPLE_RATE
+from qwen_whisper_compat.audio import SAMPLE_RATE
 from qwen_whisper_compat.errors import AudioLoadError
 
 __all__ = ["Encoding", "PcmConverter", "g711_table"]

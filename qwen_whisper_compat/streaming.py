@@ -22,13 +22,12 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 
 from qwen_whisper_compat import options as opts
-from qwen_whisper_compat.live import LiveStats, LiveStream, LiveUpdate
+from qwen_whisper_compat.live import LiveStats, LiveStream, StreamEvent
 from qwen_whisper_compat.recognizer import LiveOptions, Recognizer, RunOptions
 from qwen_whisper_compat.segments import SegmentLimits
 from qwen_whisper_compat.shaping import SegmentInfo
@@ -36,28 +35,6 @@ from qwen_whisper_compat.shaping import SegmentInfo
 S = TypeVar("S")
 
 __all__ = ["Stream", "StreamEvent", "open_stream"]
-
-
-@dataclass(frozen=True)
-class StreamEvent(Generic[S]):
-    """One event of a live stream."""
-
-    #: ``"partial"``: the open segment's text so far (replaced by the next event of the same ``index``);
-    #: ``"final"``: a closed segment, never revised.
-    type: Literal["partial", "final"]
-    #: The stream's segment the event belongs to.
-    index: int
-    #: Seconds of the stream: a partial spans its segment up to the audio heard; finals tile the stream.
-    start: float
-    end: float
-    text: str
-    #: Whisper code of the language, ``""`` while unknown.
-    language: str
-    #: A final's subtitle-sized segments (whisper dicts, or faster-whisper ``Segment`` objects); a final of
-    #: silence has none.
-    segments: list[S] = field(default_factory=list)
-    #: For a final: whether the voice activity detector heard speech in it (False: a span of silence).
-    speech: bool = True
 
 
 class Stream(Generic[S]):
@@ -134,7 +111,7 @@ class Stream(Generic[S]):
         texts = [s["text"] if isinstance(s, dict) else getattr(s, "text", "") for s in self._segments]
         return {"text": "".join(texts), "segments": self.segments, "language": self._language}
 
-    def _event(self, update: LiveUpdate) -> StreamEvent[S]:
+    def _event(self, update: StreamEvent[SegmentInfo]) -> StreamEvent[S]:
         shaped: list[S] = []
         for info in update.segments:
             shaped.append(self._shape(self._next_id, info))
@@ -143,7 +120,7 @@ class Stream(Generic[S]):
         if update.language and not self._language:
             self._language = update.language
         return StreamEvent(
-            update.kind, update.index, update.start, update.end, update.text, update.language, shaped, update.speech
+            update.type, update.index, update.start, update.end, update.text, update.language, shaped, update.speech
         )
 
 
