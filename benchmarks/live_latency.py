@@ -1,5 +1,5 @@
 """Live transcription against the clock: 5 minutes of speech fed at real-time pace to a live session, on
-the real 0.6B and 1.7B shapes (random weights, q4_k decoder / int8 encoder), 2 threads.
+the real 0.6B and 1.7B shapes (random weights; q4_k decoder / int8 encoder unless ``--configs`` says), 2 threads.
 
 The clock is simulated but the work is real: audio arrives in 100 ms blocks (as a microphone delivers it);
 whenever the session is idle it is given every block that has arrived, and the clock advances by the wall
@@ -26,9 +26,14 @@ Measured:
 - CPU seconds (this process, all threads) per audio second, live and offline;
 - the mean wall time of one partial step in minute 1 and in minute 5.
 
-Run: ``python benchmarks/live_latency.py`` (``--sizes 0.6b``, ``--seconds 300``, ``--loads 0.5 0.25`` to
-compare values of ``partial_load``); writes ``results/live_latency.json`` and ``results/live_latency.md``
-(``--merge`` keeps the rows of the sizes not run).
+With ``--partials off`` the session decodes finals only: its CPU per audio second against the offline
+pipeline's is what live transcription costs beyond the offline work of the same audio (the voice activity
+detector, segment-sized prompts, the finals' windows prefilled as they complete).
+
+Run: ``python benchmarks/live_latency.py`` (``--sizes 0.6b``, ``--configs q8_0/int8 q4_k/int8``, ``--seconds
+300``, ``--loads 0.5 0.25`` to compare values of ``partial_load``, ``--partials on off``); writes
+``results/live_latency.json`` and ``results/live_latency.md`` (``--merge`` keeps the rows not run again). How
+many streams one machine keeps in real time: ``live_streams.py``.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -68,26 +74,43 @@ class Script:
         return self.token(k, self.settled is None or k < self.settled)
 
 
-def scripted(session, decoder, script: Script) -> None:  # type: ignore[no-untyped-def]
-    """Make ``session``'s decodes on ``decoder`` follow ``script``."""
+#: The script of the stream whose decodes run on this thread (every stream has a thread of its own, and a
+#: stream's decodes run on the thread that feeds it).
+_current = threading.local()
+
+
+def install_script(decoder) -> None:  # type: ignore[no-untyped-def]
+    """Make the decodes on ``decoder`` follow the script of the thread that runs them (none: the argmax)."""
+    import inspect
+
     import qwen_whisper_compat.engine.decoder as decoder_module
     from qwen_whisper_compat.engine.sampling import Sampler
 
     class ScriptSampler(Sampler):
         def choose(self, logits: np.ndarray) -> int:
-            return script.next() if script.active else super().choose(logits)
+            script = getattr(_current, "script", None)
+            return script.next() if script is not None and script.active else super().choose(logits)
 
     decoder_module.Sampler = ScriptSampler  # type: ignore[misc]
     generate_after = decoder.generate_after
+    signature = inspect.signature(generate_after)
 
     def generate(*args, **kwargs):  # type: ignore[no-untyped-def]
-        script.active, script.position = True, kwargs.get("forced", 0)
+        script = getattr(_current, "script", None)
+        if script is None:
+            return generate_after(*args, **kwargs)
+        script.active, script.position = True, signature.bind(*args, **kwargs).arguments.get("forced", 0)
         try:
             return generate_after(*args, **kwargs)
         finally:
             script.active = False
 
     decoder.generate_after = generate
+
+
+def scripted(session, script: Script) -> None:  # type: ignore[no-untyped-def]
+    """Make ``session``'s decodes follow ``script`` when they run on this thread (see :func:`install_script`)."""
+    _current.script = script
     partial, final = session._partial, session._final
 
     def scripted_partial():  # type: ignore[no-untyped-def]
@@ -102,10 +125,11 @@ def scripted(session, decoder, script: Script) -> None:  # type: ignore[no-untyp
     session._partial, session._final = scripted_partial, scripted_final
 
 
-def model_folder(size: str) -> Path:
-    from harness import prepare_one
+def model_folder(size: str, config: str = "q4_k/int8") -> Path:
+    from harness import CONFIGS, prepare_one
 
-    return prepare_one(size, "int8", "q4_k")
+    encoder, decoder = CONFIGS[config]
+    return prepare_one(size, encoder, decoder)
 
 
 def options():  # type: ignore[no-untyped-def]
@@ -121,10 +145,35 @@ def percentile(values: list[float], q: float) -> float | None:
     return float(np.percentile(values, q)) if values else None
 
 
-def run_live(folder: str, seconds: float, threads: int, step: float, load: float, tokens: str) -> dict[str, object]:
+def latencies(events: list[tuple[float, object]], sr: int = 16000) -> tuple[list[float], list[float]]:
+    """Partial latencies (for each 100 ms block inside a speech segment, from its arrival to the first event
+    whose text covers it) and final latencies (from a segment's last sample to its final) of a stream's
+    ``(clock, event)`` list."""
+    from qwen_whisper_compat.engine.live import Final, Partial
+
+    finals = [(at, e) for at, e in events if isinstance(e, Final)]
+    covering = sorted((e.end, at) for at, e in events if isinstance(e, Partial | Final))
+    ends = [c[0] for c in covering]
+    partial_latency: list[float] = []
+    for _, f in finals:
+        if not f.speech:
+            continue
+        for b in range(round(f.start * sr) // BLOCK, round(f.end * sr) // BLOCK):
+            block_end = (b + 1) * BLOCK / sr
+            j = int(np.searchsorted(ends, block_end - 1e-9))
+            later = [at for _, at in covering[j:] if at >= block_end]
+            if later:
+                partial_latency.append(min(later) - block_end)
+    final_latency = [at - f.end for at, f in finals if f.speech]
+    return partial_latency, final_latency
+
+
+def run_live(
+    folder: str, seconds: float, threads: int, step: float, load: float, tokens: str, partials: bool = True
+) -> dict[str, object]:
     from harness import speech
 
-    from qwen_whisper_compat.engine.live import Final, LiveOptions, LiveSession, Partial
+    from qwen_whisper_compat.engine.live import Final, LiveOptions, LiveSession
     from qwen_whisper_compat.engine.pipeline import Transcriber
     from qwen_whisper_compat.vad.silero import SileroVad
 
@@ -132,13 +181,14 @@ def run_live(folder: str, seconds: float, threads: int, step: float, load: float
     sr = 16000
     vad = SileroVad()
     with Transcriber(folder, threads=threads) as t:
-        live = LiveOptions(step_seconds=step, partial_load=load)
+        live = LiveOptions(step_seconds=step, partial_load=load, partials=partials)
         warm = LiveSession(t, vad.stream(), options(), live)
         warm.feed(audio[: 3 * sr])
         warm.finish()  # sessions, context, caches
         session = LiveSession(t, vad.stream(), options(), live)
         if tokens == "script":
-            scripted(session, t.decoder, Script())
+            install_script(t.decoder)
+            scripted(session, Script())
         clock = 0.0
         fed = 0
         events: list[tuple[float, object]] = []
@@ -167,20 +217,7 @@ def run_live(folder: str, seconds: float, threads: int, step: float, load: float
         stats = session.stats
 
     finals = [(at, e) for at, e in events if isinstance(e, Final)]
-    covering = sorted((e.end, at) for at, e in events if isinstance(e, Partial | Final))
-    partial_latency: list[float] = []
-    j = 0
-    ends = [c[0] for c in covering]
-    for _, f in finals:
-        if not f.speech:
-            continue
-        for b in range(round(f.start * sr) // BLOCK, round(f.end * sr) // BLOCK):
-            block_end = (b + 1) * BLOCK / sr
-            j = int(np.searchsorted(ends, block_end - 1e-9))
-            later = [at for _, at in covering[j:] if at >= block_end]
-            if later:
-                partial_latency.append(min(later) - block_end)
-    final_latency = [at - f.end for at, f in finals if f.speech]
+    partial_latency, final_latency = latencies(events, sr)
     lags = [lag for _, lag in backlog]
     minute = lambda lo, hi: [w for s, w in steps if lo <= s < hi]
     first, last = minute(0, 60), minute(max(0, seconds - 60), seconds)
@@ -191,10 +228,11 @@ def run_live(folder: str, seconds: float, threads: int, step: float, load: float
         "audio_s": seconds,
         "step_s": step,
         "partial_load": load,
+        "partials": partials,
         "tokens": tokens,
         "segments": sum(1 for _, f in finals if f.speech),
         "silent_segments": sum(1 for _, f in finals if not f.speech),
-        "partials": stats.partials,
+        "partial_count": stats.partials,
         "partial_p50_s": percentile(partial_latency, 50),
         "partial_p95_s": percentile(partial_latency, 95),
         "final_p50_s": percentile(final_latency, 50),
@@ -237,7 +275,8 @@ def child(args: list[str]) -> dict[str, object]:
 
 
 def key(row: dict[str, object]) -> tuple[object, ...]:
-    return row["size"], row["step_s"], row["partial_load"], row["tokens"]
+    return row["size"], row.get("config", "q4_k/int8"), row["step_s"], row["partial_load"], row["tokens"], \
+        row.get("partials", True)  # fmt: skip
 
 
 def keeps_up(row: dict[str, object]) -> bool:
@@ -249,17 +288,18 @@ def table(rows: list[dict[str, object]]) -> str:
         return "" if v is None else format(v, spec)
 
     lines = [
-        ("| size | step s | partial load | tokens | keeps up | partial p50 / p95 s | final p50 / p95 s "
-         "| backlog p95 / max s "
+        ("| size | decoder/encoder | partials | step s | partial load | tokens | keeps up | partial p50 / p95 s "
+         "| final p50 / p95 s | backlog p95 / max s "
          "| CPU s per audio s live / offline (ratio) | step at minute 1 / 5 s (ratio) | segments |"),
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         ratio = float(r["cpu_s_per_audio_s"]) / float(r["offline_cpu_s_per_audio_s"])  # type: ignore[arg-type]
         m1, m5 = r["step_minute1_s"], r["step_minute5_s"]
         growth = f(float(m5) / float(m1)) if m1 and m5 else ""  # type: ignore[arg-type]
         lines.append(
-            f"| {r['size']} | {f(r['step_s'], '.1f')} | {f(r['partial_load'])} | {r['tokens']} "
+            f"| {r['size']} | {r.get('config', 'q4_k/int8')} | {'on' if r.get('partials', True) else 'off'} "
+            f"| {f(r['step_s'], '.1f')} | {f(r['partial_load'])} | {r['tokens']} "
             f"| {'yes' if keeps_up(r) else 'NO: falls behind'} "
             f"| {f(r['partial_p50_s'])} / {f(r['partial_p95_s'])} | {f(r['final_p50_s'])} / {f(r['final_p95_s'])} "
             f"| {f(r['backlog_p95_s'])} / {f(r['backlog_max_s'])} "
@@ -272,10 +312,14 @@ def table(rows: list[dict[str, object]]) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", nargs="+", default=["0.6b", "1.7b"], choices=["0.6b", "1.7b"])
+    ap.add_argument("--configs", nargs="+", default=["q4_k/int8"], choices=["q8_0/int8", "q4_k/int8", "f16/fp32"],
+                    help="decoder/encoder precisions")
     ap.add_argument("--seconds", type=float, default=300.0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--steps", type=float, nargs="+", default=[1.0], help="partial step lengths to compare")
     ap.add_argument("--loads", type=float, nargs="+", default=[0.5], help="partial_load values to compare")
+    ap.add_argument("--partials", choices=["on", "off"], nargs="+", default=["on"],
+                    help="off: finals only (its CPU per audio second is the one to compare with offline)")
     ap.add_argument("--tokens", choices=["script", "argmax"], nargs="+", default=["script"],
                     help="what the live decodes emit (see above); the offline pipeline always takes the argmax")
     ap.add_argument("--merge", action="store_true",
@@ -285,30 +329,34 @@ def main() -> None:
     if args.child:
         kind, path, seconds, threads, *rest = args.child
         if kind == "live":
-            print(json.dumps(run_live(path, float(seconds), int(threads), float(rest[0]), float(rest[1]), rest[2])))
+            print(json.dumps(run_live(path, float(seconds), int(threads), float(rest[0]), float(rest[1]), rest[2],
+                                      rest[3] == "on")))  # fmt: skip
         else:
             print(json.dumps(run_offline(path, float(seconds), int(threads))))
         return
     rows: list[dict[str, object]] = []
     for size in args.sizes:
-        folder = str(model_folder(size))
-        offline = child(["offline", folder, str(args.seconds), str(args.threads)])
-        for step, load, tokens in [(s, lo, t) for s in args.steps for lo in args.loads for t in args.tokens]:
-            live = child(["live", folder, str(args.seconds), str(args.threads), str(step), str(load), tokens])
-            row = {"size": size, **live, "offline_cpu_s_per_audio_s": offline["cpu_s_per_audio_s"],
-                   "offline_rtf": offline["rtf"]}  # fmt: skip
-            rows.append(row)
-            print(json.dumps(row), file=sys.stderr)
+        for config in args.configs:
+            folder = str(model_folder(size, config))
+            offline = child(["offline", folder, str(args.seconds), str(args.threads)])
+            runs = [(s, lo, t, p) for s in args.steps for lo in args.loads for t in args.tokens for p in args.partials]
+            for step, load, tokens, partials in runs:
+                live = child(["live", folder, str(args.seconds), str(args.threads), str(step), str(load), tokens,
+                              partials])  # fmt: skip
+                row = {"size": size, "config": config, **live, "offline_cpu_s_per_audio_s": offline["cpu_s_per_audio_s"],
+                       "offline_rtf": offline["rtf"]}  # fmt: skip
+                rows.append(row)
+                print(json.dumps(row), file=sys.stderr)
     RESULTS.mkdir(exist_ok=True)
     written = RESULTS / "live_latency.json"
     if args.merge and written.exists():
         measured = {key(r) for r in rows}
         rows += [r for r in json.loads(written.read_text())["rows"] if key(r) not in measured]
-        rows.sort(key=lambda r: (["0.6b", "1.7b"].index(str(r["size"])), r["step_s"], -float(r["partial_load"]),  # type: ignore[arg-type]
-                                 r["tokens"] != "script"))  # fmt: skip
+        rows.sort(key=lambda r: (["0.6b", "1.7b"].index(str(r["size"])), str(r.get("config", "q4_k/int8")),
+                                 r["step_s"], -float(r["partial_load"]), r["tokens"] != "script",  # type: ignore[arg-type]
+                                 not r.get("partials", True)))  # fmt: skip
     meta = {"seconds": args.seconds, "threads": args.threads, "tokens_per_second": TOKENS_PER_SECOND,
-            "precision": "q4_k decoder / int8 encoder", "block_s": BLOCK / 16000,
-            "tentative_s": TENTATIVE_SECONDS}  # fmt: skip
+            "block_s": BLOCK / 16000, "tentative_s": TENTATIVE_SECONDS}  # fmt: skip
     (RESULTS / "live_latency.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
     (RESULTS / "live_latency.md").write_text(table(rows))
     print(table(rows))
