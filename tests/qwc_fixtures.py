@@ -20,6 +20,7 @@ import importlib
 import logging
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -274,7 +275,10 @@ def hub_mirror(tmp_path_factory: pytest.TempPathFactory, asr_ckpt: Path, aligner
     (mirror / "Qwen").mkdir()
     for repo, ckpt in (("Qwen3-ASR-0.6B", asr_ckpt), ("Qwen3-ASR-1.7B", asr_ckpt),
                        ("Qwen3-ForcedAligner-0.6B", aligner_ckpt)):  # fmt: skip
-        (mirror / "Qwen" / repo).symlink_to(ckpt, target_is_directory=True)
+        try:
+            (mirror / "Qwen" / repo).symlink_to(ckpt, target_is_directory=True)
+        except OSError:  # Windows without the symlink privilege
+            shutil.copytree(ckpt, mirror / "Qwen" / repo)
     return mirror
 
 
