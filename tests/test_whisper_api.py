@@ -47,7 +47,7 @@ def spread_aligner(tiny_whisper: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     aligned segments vacuous: time the words evenly over the chunk instead (the segmenter is what is tested)."""
     from qwen_whisper_compat.segments import _estimated_units
 
-    def align(audio: np.ndarray, text: str, language: str, offset: float = 0.0) -> list[Any]:
+    def align(audio: np.ndarray, text: str, language: str, offset: float = 0.0, priority: int = 1) -> list[Any]:
         return _estimated_units(text, offset, offset + len(audio) / 16000)
 
     monkeypatch.setattr(tiny_whisper.recognizer.transcriber.aligner, "align", align)
