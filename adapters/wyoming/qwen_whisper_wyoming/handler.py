@@ -255,7 +255,9 @@ class _Job:
                 await self._take(await admission.run(stream.finish))
                 self.language = stream.result()["language"] or self.language
             finally:
-                admission.run_soon(stream.close)
+                # the slot is held until the stream is closed: steps run on threads of their own, so the next
+                # session's stream may otherwise open before this one has given the model's stream back
+                await asyncio.shield(asyncio.wrap_future(admission.run_soon(stream.close)))
 
     async def _open_stream(self) -> Stream[Any]:
         """``model.stream()`` on the model's thread; one that opens after this task was cancelled (the client
