@@ -58,7 +58,10 @@ DECODING_FIELDS = (
 )  # fmt: skip
 
 #: Keywords of our own accepted by ``transcribe(**decode_options)``.
-EXTRA_OPTIONS = ("segment_max_seconds", "segment_max_width", "align_segments", "context", "postprocess")
+EXTRA_OPTIONS = (
+    "segment_max_seconds", "segment_max_width", "align_segments", "context", "postprocess", "on_segment",
+    "vad_filter", "vad_parameters",
+)  # fmt: skip
 
 _warned: set[str] = set()
 _lock = threading.Lock()

@@ -20,6 +20,10 @@ Our own keywords, also accepted in ``decode_options``:
   plugins (``["chinese_itn"]``, or ``"chinese_itn,other"``) or as ``function(text, language) -> text``
   callables; off by default (see :mod:`~.postprocess` for the words);
 - ``segment_max_seconds``, ``segment_max_width`` (see :class:`~.segments.SegmentLimits`);
+- ``on_segment``: called with each segment dict as soon as it is made (servers stream them);
+- ``vad_filter=True`` (and ``vad_parameters``, as faster-whisper's: a dict or :class:`~.vad.VadOptions`):
+  transcribe only the speech regions :mod:`~.vad` finds, as clips of the original timeline (so times need
+  no mapping back); not with ``clip_timestamps``;
 - ``align_segments=False``: do not run the aligner just to time segments: faster, and segment times are
   then estimated inside quiet-point chunks of at most ``segment_max_seconds``.
 """
@@ -27,12 +31,14 @@ Our own keywords, also accepted in ``decode_options``:
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from qwen_whisper_compat import options as opts
 from qwen_whisper_compat.audio import SAMPLE_RATE, prepare_audio
+from qwen_whisper_compat.errors import UnsupportedOptionError
 from qwen_whisper_compat.recognizer import DEFAULT_TEMPERATURES, RunOptions
 from qwen_whisper_compat.results import ResultDict, SegmentDict
 from qwen_whisper_compat.shaping import SegmentInfo
@@ -97,6 +103,9 @@ def transcribe(
     if context:  # our context text goes to every chunk (the initial prompt then too)
         initial_prompt = "\n".join(p for p in (context, initial_prompt) if p)
         carry_initial_prompt = True
+    on_segment: Callable[[SegmentDict], None] | None = decode_options.pop("on_segment", None)
+    vad_filter = bool(decode_options.pop("vad_filter", False))
+    vad_parameters = decode_options.pop("vad_parameters", None)
     postprocess: tuple[PostProcessor, ...] = ()
     if decode_options.get("postprocess"):
         from qwen_whisper_compat.plugins import resolve_postprocessors
@@ -129,6 +138,13 @@ def transcribe(
         postprocess=postprocess,
     )
     samples = samples_of(audio)
+    if vad_filter:
+        if clip_timestamps not in ("0", "", None, [0], [0.0]):
+            raise UnsupportedOptionError("clip_timestamps and vad_filter=True cannot be combined: pass one of them")
+        clips = speech_clips(samples, vad_parameters)
+        if not clips:  # no speech: no segments
+            return {"text": "", "segments": [], "language": language if language is not None else "en"}
+        run = dataclasses.replace(run, clips=clips)
     printer = _Printer(verbose, language is None, len(samples) / SAMPLE_RATE)
     segments: list[SegmentDict] = []
     detected = ""
@@ -140,6 +156,8 @@ def transcribe(
             segment = segment_dict(len(segments), info)
             segments.append(segment)
             printer.segment(segment)
+            if on_segment is not None:
+                on_segment(segment)
     finally:
         printer.close()
     if language is None and not detected:
@@ -151,6 +169,19 @@ def transcribe(
         "segments": segments,
         "language": language if language is not None else detected,
     }
+
+
+def speech_clips(samples: np.ndarray, parameters: Any = None) -> tuple[tuple[float, float | None], ...]:
+    """The speech regions of 16 kHz ``samples`` (:mod:`~.vad`, faster-whisper's ``vad_parameters``) as clips in
+    seconds."""
+    from qwen_whisper_compat.vad import get_speech_timestamps, resolve_vad_options
+
+    try:
+        vad = resolve_vad_options(parameters)
+    except (TypeError, ValueError) as e:
+        raise UnsupportedOptionError(f"bad vad_parameters: {e}") from None
+    regions = get_speech_timestamps(samples, vad) if samples.size else []
+    return tuple((r["start"] / SAMPLE_RATE, r["end"] / SAMPLE_RATE) for r in regions)
 
 
 def samples_of(audio: Any) -> np.ndarray:

@@ -312,3 +312,17 @@ def test_keywords_reach_the_engine(tiny_whisper: Any, jfk: np.ndarray, monkeypat
     assert run.context == "JFK, Americans\nKennedy" and run.carry_context and not run.carry_previous
     assert run.max_new_tokens == 99 and run.clips == ((1.0, 3.0),)
     assert (run.limits.max_seconds, run.limits.max_width, run.align_segments) == (6.0, 40, False)
+
+
+def test_vad_filter_transcribes_only_speech_on_the_original_timeline(tiny_whisper: Any, jfk: np.ndarray) -> None:
+    """``vad_filter=True`` (servers and PeerTube's command line): silence before the speech is not transcribed,
+    times stay the input's, ``on_segment`` sees each segment, and silence alone gives no segment."""
+    audio = np.concatenate([np.zeros(4 * 16000, np.float32), jfk[: 5 * 16000]])
+    seen: list[Any] = []
+    result = tiny_whisper.transcribe(audio, language="en", temperature=0.0, vad_filter=True, on_segment=seen.append)
+    assert result["segments"] and result["segments"][0]["start"] >= 3.5
+    assert seen == result["segments"]
+    silent = tiny_whisper.transcribe(np.zeros(3 * 16000, np.float32), language="en", vad_filter=True)
+    assert silent == {"text": "", "segments": [], "language": "en"}
+    with pytest.raises(whisper.UnsupportedOptionError, match="cannot be combined"):
+        tiny_whisper.transcribe(audio, vad_filter=True, clip_timestamps="1,2")

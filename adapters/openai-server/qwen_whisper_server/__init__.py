@@ -7,8 +7,8 @@ with Qwen3-ASR. :func:`create_app` builds the ASGI application around an already
 
 from __future__ import annotations
 
-from qwen_whisper_server.app import ServerOptions, create_app
+__version__ = "0.2.0"  # before the imports: the modules below read it
 
-__version__ = "0.1.0"
+from qwen_whisper_server.app import ServerOptions, create_app
 
 __all__ = ["ServerOptions", "__version__", "create_app"]

@@ -18,6 +18,7 @@ from qwen_whisper_compat import QwenWhisperError, Whisper
 from qwen_whisper_compat.serving import BackgroundModel, is_loopback
 from qwen_whisper_server import __version__
 from qwen_whisper_server.app import ServerOptions, create_app
+from qwen_whisper_server.gate import parse_networks
 
 logger = logging.getLogger("qwen_whisper_server")
 
@@ -51,6 +52,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--api-key",
         default=None,
         help=f"require 'Authorization: Bearer KEY' on /v1 (default: ${API_KEY_ENV}, else no key)",
+    )
+    p.add_argument(
+        "--keyless-networks",
+        nargs="+",
+        default=[],
+        metavar="NETWORK",
+        help="with an API key: clients in these networks (e.g. 172.16.0.0/12 for Docker, 192.168.1.20) call the "
+        "host contracts /asr, /detect-language and /inference without it (Bazarr, Speakr and whisper.cpp "
+        "clients send no key); /v1 and /load still need the key",
+    )
+    p.add_argument(
+        "--inference-path",
+        default="/inference",
+        help="the path of whisper.cpp's inference endpoint (as whisper.cpp's server --inference-path)",
     )
     p.add_argument(
         "--max-queue",
@@ -92,26 +107,43 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--max-live-sessions must be 1 or more")
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     api_key = args.api_key or os.environ.get(API_KEY_ENV) or None
+    try:
+        keyless = parse_networks(args.keyless_networks)
+    except ValueError as e:
+        parser.error(f"--keyless-networks: {e}")
+    if keyless and api_key is None:
+        parser.error("--keyless-networks exempts clients from the API key: set --api-key (or $QWEN_WHISPER_API_KEY)")
     aligner: str | bool | None = False if (args.aligner or "").lower() == "none" else args.aligner
+    device = None if args.device == "auto" else args.device
+
+    def load(name: str) -> Whisper:
+        return qwen_whisper_compat.load_model(name, device=device, aligner=aligner, threads=args.threads)
+
     options = ServerOptions(
         model_id=args.model_id or args.model,
         max_queue=args.max_queue,
         max_upload_bytes=int(args.max_upload_mb * 1024 * 1024),
         api_key=api_key,
+        keyless_networks=keyless,
         max_live_sessions=args.max_live_sessions,
+        load=load,
+        inference_path=args.inference_path,
     )
-    loading = BackgroundModel(lambda: qwen_whisper_compat.load_model(
-        args.model, device=None if args.device == "auto" else args.device, aligner=aligner, threads=args.threads,
-    ), args.model)  # fmt: skip
-    config = uvicorn.Config(create_app(loading, options), host=args.host, port=args.port, log_config=None,
+    loading = BackgroundModel(lambda: load(args.model), args.model)
+    app = create_app(loading, options)
+    config = uvicorn.Config(app, host=args.host, port=args.port, log_config=None,
                             log_level=args.log_level, ws="websockets-sansio",
                             ws_max_size=options.max_upload_bytes * 2)  # fmt: skip
     server = uvicorn.Server(config)
     sock = config.bind_socket()  # logs and exits when the address is taken
     sock.listen(config.backlog)  # connections wait in the backlog until the loop serves them, not refused
+    if keyless:
+        logger.info("clients in %s call /asr, /detect-language and %s without the API key",
+                    ", ".join(map(str, keyless)), options.inference_path)  # fmt: skip
     if not is_loopback(args.host) and api_key is None:
         logger.warning("listening on %s without an API key: anyone who can reach it can use it", args.host)
-    where = f"http://{args.host}:{args.port}/v1 and ws://{args.host}:{args.port}/v1/realtime"
+    where = (f"http://{args.host}:{args.port} (/v1, /asr, {options.inference_path}) and "
+             f"ws://{args.host}:{args.port}/v1/realtime")  # fmt: skip
     logger.info("qwen-whisper-server %s: listening at %s; loading model %s (503 until it is loaded)", __version__,
                 where, args.model)  # fmt: skip
 
@@ -131,7 +163,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         server.run(sockets=[sock])
     finally:
-        loading.close()
+        app.state.served.close()  # the model, or the one POST /load put in its place
     return 1 if loading.state == "failed" else 0
 
 

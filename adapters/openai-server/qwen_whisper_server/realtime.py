@@ -18,9 +18,10 @@ from dataclasses import dataclass
 from starlette.websockets import WebSocket
 
 from qwen_whisper_compat import Whisper
-from qwen_whisper_compat.serving import Admission, BackgroundModel, ModelLoading
+from qwen_whisper_compat.serving import Admission, ModelLoading
 from qwen_whisper_server.realtime_connection import Connection
 from qwen_whisper_server.realtime_schema import ProtocolError, error_event
+from qwen_whisper_server.served import ServedModel
 
 logger = logging.getLogger("qwen_whisper_server.realtime")
 
@@ -45,22 +46,26 @@ class RealtimeHub:
     """The endpoint: admits connections and runs each one.
 
     Args:
-        model: The server's model, loaded or loading (once loaded, its ``max_live_streams`` is raised to
-            ``options.max_sessions`` before the first session opens a stream).
+        served: The server's model, loaded or loading; a connection leases it for its life (once loaded, its
+            ``max_live_streams`` is raised to ``options.max_sessions`` before a session opens a stream).
+            Sessions report its name as their transcription model when the client names none.
         admission: The server's model thread.
-        model_id: The id sessions report as their transcription model when the client names none.
         api_key: When set, a connection needs ``Authorization: Bearer <key>`` (or the browser subprotocol).
         options: The bounds.
     """
 
-    def __init__(self, model: BackgroundModel[Whisper], admission: Admission, model_id: str, api_key: str | None,
+    def __init__(self, served: ServedModel, admission: Admission, api_key: str | None,
                  options: RealtimeOptions) -> None:  # fmt: skip
         if options.max_sessions < 1:
             raise ValueError(f"max_sessions must be 1 or more, got {options.max_sessions}")
-        self.loading, self.admission, self.model_id, self.api_key = model, admission, model_id, api_key
+        self.served, self.admission, self.api_key = served, admission, api_key
         self.options = options
         self.active = 0
-        self._model: Whisper | None = None
+
+    @property
+    def model_id(self) -> str:
+        """The id sessions report as their transcription model when the client names none."""
+        return self.served.name
 
     async def endpoint(self, websocket: WebSocket) -> None:
         """The WebSocket route."""
@@ -74,24 +79,17 @@ class RealtimeHub:
                 await websocket.send_text(json.dumps(error_event(error)))
                 await websocket.close(close_code)
             return
-        assert self._model is not None  # a connection is admitted only once the model is loaded
         self.active += 1
         try:
-            await Connection(self, websocket, self._model).run()
+            with self.served.lease() as model:  # loaded: the refusal checks that, in this same tick
+                self._ready(model)
+                await Connection(self, websocket, model).run()
         finally:
             self.active -= 1
 
-    def _loaded(self) -> Whisper:
-        """The model, made ready for ``max_sessions`` live streams on first use.
-
-        Raises:
-            ModelLoading: It is not loaded (yet).
-        """
-        if self._model is None:
-            model = self.loading.model
-            model.max_live_streams = self.options.max_sessions
-            self._model = model
-        return self._model
+    def _ready(self, model: Whisper) -> None:
+        """Make ``model`` ready for ``max_sessions`` live streams."""
+        model.max_live_streams = max(model.max_live_streams, self.options.max_sessions)
 
     def _refusal(self, websocket: WebSocket, offered: list[str]) -> tuple[ProtocolError, int] | None:
         if self.api_key is not None:
@@ -111,7 +109,7 @@ class RealtimeHub:
                 f"/v1/realtime?intent=transcription (got intent={intent!r}).", param="intent",
             ), CLOSE_POLICY  # fmt: skip
         try:
-            self._loaded()
+            _ = self.served.model
         except ModelLoading as e:
             return ProtocolError(f"{e}.", kind="server_error", code="model_loading"), CLOSE_TRY_LATER
         if self.active >= self.options.max_sessions:

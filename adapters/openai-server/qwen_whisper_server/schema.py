@@ -69,7 +69,8 @@ class ModelList(TypedDict):
 
 
 class RequestError(Exception):
-    """A request the server refuses; carries the HTTP status and OpenAI's error fields."""
+    """A request the server refuses; carries the HTTP status and OpenAI's error fields (each contract renders
+    it in its own shape: OpenAI's with :meth:`body`, the others from :attr:`message` or :attr:`detail`)."""
 
     def __init__(
         self,
@@ -80,6 +81,7 @@ class RequestError(Exception):
         code: str | None = None,
         kind: str = "invalid_request_error",
         headers: Mapping[str, str] | None = None,
+        detail: object = None,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -88,6 +90,8 @@ class RequestError(Exception):
         self.code = code
         self.kind = kind
         self.headers = dict(headers or {})
+        #: A contract's own error body, when it has a structured one (FastAPI's 422 ``detail`` list).
+        self.detail = detail
 
     def body(self) -> ErrorBody:
         """The JSON body OpenAI sends for this error."""
@@ -113,6 +117,8 @@ class TranscriptionRequest:
     temperature: float = 0.0
     #: Top-level ``words`` in ``verbose_json``: runs the forced aligner.
     words: bool = False
+    #: Answer Server-Sent Events (``transcript.text.delta`` as chunks finish, then ``transcript.text.done``).
+    stream: bool = False
 
     def transcribe_options(self) -> dict[str, Any]:
         """Keywords for ``Whisper.transcribe``."""
@@ -130,7 +136,7 @@ def parse_request(fields: Mapping[str, str], granularities: Sequence[str]) -> Tr
 
     Raises:
         RequestError: An unknown ``response_format``, language or granularity, a temperature outside
-            [0, 1], or ``stream=true``.
+            [0, 1], or ``stream=true`` with a subtitle or verbose format.
     """
     response_format = fields.get("response_format") or "json"
     if response_format not in RESPONSE_FORMATS:
@@ -142,19 +148,30 @@ def parse_request(fields: Mapping[str, str], granularities: Sequence[str]) -> Tr
     if unknown:
         raise RequestError(400, f"timestamp_granularities[] must be 'segment' or 'word', got {unknown[0]!r}",
                            param="timestamp_granularities[]", code="invalid_value")  # fmt: skip
-    if (fields.get("stream") or "false").lower() not in ("false", "0"):
-        raise RequestError(400, "stream=true is not supported by this server; send stream=false",
-                           param="stream", code="unsupported_value")  # fmt: skip
+    stream = (fields.get("stream") or "false").lower()
+    if stream not in ("true", "false", "1", "0"):
+        raise RequestError(400, f"stream must be true or false, got {fields['stream']!r}", param="stream",
+                           code="invalid_value")  # fmt: skip
+    if stream in ("true", "1") and response_format not in ("json", "text"):
+        raise RequestError(400, f"stream=true sends the text as events: use response_format json or text, not "
+                           f"{response_format!r}", param="response_format", code="unsupported_value")  # fmt: skip
     return TranscriptionRequest(
         response_format=response_format,
-        language=_language(fields.get("language")),
+        language=parse_language(fields.get("language")),
         prompt=fields.get("prompt") or None,
         temperature=_temperature(fields.get("temperature")),
         words=response_format == "verbose_json" and "word" in granularities,
+        stream=stream in ("true", "1"),
     )
 
 
-def _language(value: str | None) -> str | None:
+def parse_language(value: str | None) -> str | None:
+    """A whisper code for a request's language (a code, a name or a tag such as ``en-US``); ``None`` for none or
+    ``auto``.
+
+    Raises:
+        RequestError: 400 for a language this package does not know.
+    """
     if not value or value.lower() == "auto":
         return None
     try:
