@@ -5,7 +5,8 @@ Same flags, spellings and defaults as openai-whisper's CLI, so subtitle editors 
 nothing to this engine (``--beam_size``, ``--fp16``, ...) are accepted and reported once. Our own flags
 have names whisper does not use: ``--aligner_model``, ``--precision``, ``--context``,
 ``--align_segments``, ``--segment_max_seconds``, ``--segment_max_width``, ``--local_files_only``,
-``--postprocess``.
+``--postprocess``. whisper-ctranslate2's flags (``--model_directory``, ``--vad_filter``, ...: what PeerTube's
+runner passes) are :mod:`~.cli_ct2`'s.
 
 Plugins (:mod:`~.plugins`) are loaded only when a command needs them: for an ``--output_format`` that is
 not whisper's, for ``--postprocess``, or for a ``--model`` name the hub does not know.
@@ -22,6 +23,7 @@ import warnings
 from collections.abc import Sequence
 from typing import Any
 
+from qwen_whisper_compat import cli_ct2
 from qwen_whisper_compat.errors import QwenWhisperError, UnknownModelError
 from qwen_whisper_compat.tokenizer import LANGUAGES, TO_LANGUAGE_CODE
 from qwen_whisper_compat.utils import WRITERS, optional_float, optional_int, str2bool
@@ -189,14 +191,15 @@ def plan(parser: argparse.ArgumentParser, args: dict[str, Any]) -> CliJob:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit status."""
     parser = build_parser()
+    cli_ct2.add_arguments(parser)
     args: dict[str, Any] = vars(parser.parse_args(argv))
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     # first use of a model name downloads and converts for minutes: say so (the download shows its own bars)
     logging.getLogger("qwen_whisper_compat.hub").setLevel(logging.INFO)
+    ct2 = cli_ct2.take(parser, args)
     job = plan(parser, args)
 
     from qwen_whisper_compat.model import load_model
-    from qwen_whisper_compat.transcribe import transcribe
     from qwen_whisper_compat.utils import get_writer
 
     problem = output_dir_problem(job.output_dir)  # before the model loads (minutes on first use), creating nothing
@@ -204,6 +207,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"qwen-whisper: error: {problem}", file=sys.stderr)
         return 1
     try:
+        ct2.check_model(job.load["name"])
         model = load_model(**job.load)
     except UnknownModelError as e:
         parser.error(str(e))
@@ -222,7 +226,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         for audio_path in job.audio:
             try:
-                result = transcribe(model, audio_path, **job.transcribe)
+                result = ct2.transcribe(model, audio_path, job.transcribe)
                 writer(result, audio_path, **job.writer_args)
             except Exception as e:  # as whisper's CLI: any failure skips this file, the others go on
                 failed += 1
