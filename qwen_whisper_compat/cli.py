@@ -200,6 +200,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     job = plan(parser, args)
 
     from qwen_whisper_compat.model import load_model
+    from qwen_whisper_compat.transcribe import transcribe
     from qwen_whisper_compat.utils import get_writer
 
     problem = output_dir_problem(job.output_dir)  # before the model loads (minutes on first use), creating nothing
@@ -226,7 +227,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         for audio_path in job.audio:
             try:
-                result = ct2.transcribe(model, audio_path, job.transcribe)
+                result = transcribe(model, audio_path, **job.transcribe)
                 writer(result, audio_path, **job.writer_args)
             except Exception as e:  # as whisper's CLI: any failure skips this file, the others go on
                 failed += 1

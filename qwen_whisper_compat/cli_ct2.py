@@ -5,10 +5,9 @@ parsed values here; ``qwen-whisper-batch`` does not take them.
 - ``--model_directory D``: the model folder, overriding ``--model`` as in whisper-ctranslate2. A CTranslate2
   folder (``model.bin``: what whisper-ctranslate2 and faster-whisper run) is refused, saying what folder to give.
 - ``--vad_filter True`` with ``--vad_threshold``, ``--vad_min_speech_duration_ms``, ``--vad_max_speech_duration_s``,
-  ``--vad_min_silence_duration_ms`` (and ``--vad_speech_pad_ms``, faster-whisper's ``speech_pad_ms``): the speech
-  regions found by :mod:`~.vad`, with faster-whisper's options and defaults, are what is transcribed, given to
-  ``transcribe`` as ``clip_timestamps`` spans, so every time stays in the original audio's timeline. Audio without
-  speech gives no segments (language ``en`` unless ``--language`` says otherwise, as faster-whisper).
+  ``--vad_min_silence_duration_ms`` (and ``--vad_speech_pad_ms``, faster-whisper's ``speech_pad_ms``): ``transcribe``'s
+  ``vad_filter=True`` and ``vad_parameters`` (a :class:`~.vad.VadOptions`; unset flags keep faster-whisper's
+  defaults): only the speech regions :mod:`~.vad` finds are transcribed, as clips of the original timeline.
 - ``--hotwords``: context text for every chunk, as ``--context``.
 - The flags that mean nothing to this engine (``--compute_type``, ``--batched``, the diarization flags, ...) are
   accepted and reported once, as whisper's ``--beam_size`` is.
@@ -22,18 +21,13 @@ import dataclasses
 import os
 import warnings
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from qwen_whisper_compat import __version__
 from qwen_whisper_compat import options as opts
 from qwen_whisper_compat.errors import ModelFolderError
 from qwen_whisper_compat.utils import optional_int
 from qwen_whisper_compat.utils import str2bool as whisper_str2bool
-
-if TYPE_CHECKING:
-    from qwen_whisper_compat.model import Whisper
-    from qwen_whisper_compat.results import ResultDict
-    from qwen_whisper_compat.vad import VadOptions
 
 
 def str2bool(string: str) -> bool:
@@ -120,12 +114,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 @dataclasses.dataclass(frozen=True)
 class Ct2Options:
-    """What the whisper-ctranslate2 flags of one command line ask for."""
+    """What the whisper-ctranslate2 flags of one command line ask for besides ``transcribe``'s keywords."""
 
     #: ``--model_directory`` as given (it is then the model to load), or ``None``.
     model_directory: str | None = None
-    #: The detector's options with ``--vad_filter True``; ``None`` transcribes all the audio.
-    vad: VadOptions | None = None
 
     def check_model(self, name: str) -> None:
         """Refuse, before anything loads, a ``--model_directory`` that is not a folder, and a CTranslate2 model
@@ -151,28 +143,13 @@ class Ct2Options:
                 "(--model small)"
             )
 
-    def transcribe(self, model: Whisper, audio: str, options: dict[str, Any]) -> ResultDict:
-        """``transcribe(model, audio, **options)``, on the speech regions only with ``--vad_filter True``."""
-        from qwen_whisper_compat.transcribe import samples_of, transcribe
-
-        if self.vad is None:
-            return transcribe(model, audio, **options)
-        from qwen_whisper_compat.audio import SAMPLE_RATE
-        from qwen_whisper_compat.vad import get_speech_timestamps
-
-        samples = samples_of(audio)
-        regions = get_speech_timestamps(samples, self.vad)
-        if not regions:
-            return {"text": "", "segments": [], "language": options.get("language") or "en"}
-        clips = [sample / SAMPLE_RATE for region in regions for sample in (region["start"], region["end"])]
-        return transcribe(model, samples, **{**options, "clip_timestamps": clips})
-
 
 def take(parser: argparse.ArgumentParser, args: dict[str, Any]) -> Ct2Options:
     """Take the whisper-ctranslate2 flags out of ``args`` (parsed by a parser given to :func:`add_arguments`).
 
-    ``--model_directory`` becomes ``args["model"]``, ``--hotwords`` joins ``args["context"]``, ignored flags with
-    other than their default are reported; usage errors exit through ``parser``.
+    ``--model_directory`` becomes ``args["model"]``, ``--hotwords`` joins ``args["context"]``, ``--vad_filter True``
+    and the ``--vad_*`` flags become ``transcribe``'s ``vad_filter`` and ``vad_parameters``; ignored flags with other
+    than their default are reported; usage errors exit through ``parser``.
     """
     for name, (_, default, reason) in IGNORED.items():
         value = args.pop(name)
@@ -197,7 +174,8 @@ def take(parser: argparse.ArgumentParser, args: dict[str, Any]) -> Ct2Options:
     from qwen_whisper_compat.vad import VadOptions
 
     try:
-        vad = VadOptions(**given)
+        args["vad_parameters"] = VadOptions(**given)
     except ValueError as e:
         parser.error(f"--vad_* options: {e}")
-    return Ct2Options(directory, vad)
+    args["vad_filter"] = True
+    return Ct2Options(directory)

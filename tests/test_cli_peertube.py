@@ -171,16 +171,17 @@ def parse(*argv: str) -> tuple[dict[str, object], object]:
 
 
 def test_flags_read_as_whisper_ctranslate2_reads_them() -> None:
-    from qwen_whisper_compat.cli_ct2 import Ct2Options
+    from qwen_whisper_compat.cli_ct2 import IGNORED, VAD_FLAGS, Ct2Options
     from qwen_whisper_compat.vad import VadOptions
 
     args, ct2 = parse("--model", "small", "--model_directory", "/m", "--vad_filter", "TRUE", "--word_timestamps", "true",
                       "--vad_min_silence_duration_ms", "5000", "--vad_threshold", "0.4", "--hotwords", "PeerTube")  # fmt: skip
-    assert ct2 == Ct2Options("/m", VadOptions(threshold=0.4, min_silence_duration_ms=5000))
-    assert args["model"] == "/m" and args["word_timestamps"] is True and args["context"] == "PeerTube"
-    assert not any(name.startswith("vad_") or name == "model_directory" for name in args)  # plan() sees none
+    assert ct2 == Ct2Options("/m") and args["model"] == "/m" and args["word_timestamps"] is True
+    assert args["vad_parameters"] == VadOptions(threshold=0.4, min_silence_duration_ms=5000)
+    assert args["vad_filter"] is True and args["context"] == "PeerTube"
+    assert not any(name in args for name in (*VAD_FLAGS, *IGNORED, "model_directory", "hotwords"))  # all taken
     args, ct2 = parse("--vad_filter", "False")
-    assert ct2 == Ct2Options() and args["model"] == "turbo"
+    assert ct2 == Ct2Options() and args["model"] == "turbo" and "vad_filter" not in args
 
 
 def test_meaningless_flags_are_reported_once_each(capsys: pytest.CaptureFixture[str]) -> None:
