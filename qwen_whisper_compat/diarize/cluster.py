@@ -7,9 +7,11 @@ settings, plus the speaker counts a caller may impose:
    graph says nothing. With ``min_speakers`` the windows are split into that many clusters anyway.
 2. The cosine affinity of the embeddings is pruned row by row to its largest :data:`PRUNE_FRACTION` (at least
    :data:`MIN_KEPT` entries), symmetrised, and its unnormalised Laplacian ``L = D - A`` is decomposed. The number
-   of speakers is where the eigenvalues jump most (the eigengap), searched within ``[min_speakers,
-   max_speakers]``; when both are equal that count is used as is. k-means (:func:`kmeans`) on the first ``k``
-   eigenvectors gives the labels.
+   of speakers is where the eigenvalues jump most (the eigengap, looked for up to the larger of
+   ``max_speakers`` and :data:`DEFAULT_MAX_SPEAKERS`), clipped into ``[min_speakers, max_speakers]``: a search
+   only within the range would find one cluster when there are more speakers than ``max_speakers`` (the
+   first eigenvalues are then all near 0). When both are equal that count is used as is. k-means
+   (:func:`kmeans`) on the first ``k`` eigenvectors gives the labels.
 3. Clusters of fewer than :data:`MIN_CLUSTER_SIZE` windows are folded into the nearest larger centroid, and
    clusters whose centroids have a cosine of :data:`MERGE_COSINE` or more are merged, closest pair first; both
    only while at least ``min_speakers`` clusters remain.
@@ -93,9 +95,9 @@ def spectral(x: np.ndarray, low: int, high: int) -> np.ndarray:
     eigenvalues, eigenvectors = np.linalg.eigh(laplacian)
     if low == high:
         k = low
-    else:
-        gaps = np.diff(eigenvalues[low - 1 : min(high, n - 1) + 1])
-        k = int(np.argmax(gaps)) + low if gaps.size else low
+    else:  # the count the eigengap suggests, up to the larger of high and the default, then clipped into range
+        gaps = np.diff(eigenvalues[: min(max(high, DEFAULT_MAX_SPEAKERS), n - 1) + 1])
+        k = min(max(int(np.argmax(gaps)) + 1, low), high)
     return kmeans(eigenvectors[:, :k], k)
 
 
