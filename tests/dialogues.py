@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from qwen_whisper_compat.audio import load_audio
-from qwen_whisper_compat.diarize import SpeakerTurn
+from qwen_whisper_compat.diarization import SpeakerTurn
 
 #: Two voices CAM++ tells apart easily (centroid cosine about 0.6).
 MALE, FEMALE = "en-us+m3", "en-us+f3"

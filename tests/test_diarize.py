@@ -1,4 +1,4 @@
-"""qwen_whisper_compat.diarize: speaker turns (issue 28).
+"""qwen_whisper_compat.diarization: speaker turns (issue 28).
 
 The pieces are tested without the model (clustering on made-up embeddings, turns from made-up window labels,
 the features against kaldi-native-fbank's values, the argument checks, the missing extra); the whole pipeline
@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 from dialogues import FEMALE, LINES, MALE, der, espeak, espeak_dialogue, require_espeak
 
-import qwen_whisper_compat.diarize as qd
-from qwen_whisper_compat.diarize import cluster, diarizer, timeline
+import qwen_whisper_compat.diarization as qd
+from qwen_whisper_compat.diarization import cluster, diarizer, timeline
 from qwen_whisper_compat.errors import MissingDependencyError, UnsupportedOptionError
 
 RATE = 16000
@@ -111,6 +111,15 @@ def test_many_windows_cluster_a_sample_and_assign_the_rest(monkeypatch: pytest.M
     assert same_partition(cluster.cluster_embeddings(x), truth)
 
 
+def test_windows_that_repeat_one_another_do_not_break_the_count() -> None:
+    """40 clips of two speakers, each heard 8 times over (a jingle, a replayed clip): each row's nearest windows
+    are its clip's copies, so the pruned graph falls into 40 pieces, more than the eigengap search looks at
+    (one speaker was found) unless rows keep more neighbours."""
+    clips, truth = blobs([20, 20])
+    x = np.repeat(clips, 8, axis=0) + 1e-4 * np.random.default_rng(1).standard_normal((320, 192))
+    assert same_partition(cluster.cluster_embeddings(x), np.repeat(truth, 8))
+
+
 def test_a_tiny_cluster_is_folded_into_its_neighbour() -> None:
     x, truth = blobs([40, 3])
     labels = cluster.fold_small_clusters(x, truth.copy(), 1)
@@ -155,7 +164,7 @@ def test_a_short_turn_joins_a_neighbour_unless_its_speaker_would_vanish_below_mi
 def test_fbank_matches_kaldi() -> None:
     """Values from kaldi-native-fbank 1.23 (``FbankOptions``: dither 0, 80 bins, otherwise Kaldi's defaults)."""
     torch = pytest.importorskip("torch")
-    from qwen_whisper_compat.diarize.features import log_fbank, num_frames
+    from qwen_whisper_compat.diarization.features import log_fbank, num_frames
 
     t = np.arange(1200) / RATE
     noise = np.random.default_rng(0).standard_normal(1200)
@@ -170,7 +179,7 @@ def test_fbank_matches_kaldi() -> None:
 
 def test_the_thread_setting_is_restored() -> None:
     torch = pytest.importorskip("torch")
-    from qwen_whisper_compat.diarize.embedding import SpeakerEmbedder
+    from qwen_whisper_compat.diarization.embedding import SpeakerEmbedder
 
     seen = []
 

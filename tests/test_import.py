@@ -19,7 +19,7 @@ import qwen_whisper_compat
 import qwen_whisper_compat.engine.modeldir, qwen_whisper_compat.engine.prompt, qwen_whisper_compat.errors
 import qwen_whisper_compat.batch, qwen_whisper_compat.batch.cli
 import qwen_whisper_compat.pcm, qwen_whisper_compat.streaming, qwen_whisper_compat.live_sources
-import qwen_whisper_compat.diarize
+import qwen_whisper_compat.diarization
 loaded = sorted(m for m in {HEAVY!r} if m in sys.modules)
 print(",".join(loaded))
 """

