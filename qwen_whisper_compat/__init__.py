@@ -12,6 +12,7 @@ from __future__ import annotations
 from qwen_whisper_compat import audio, tokenizer, utils
 from qwen_whisper_compat.audio import decode_audio, load_audio, log_mel_spectrogram, pad_or_trim
 from qwen_whisper_compat.decoding import DecodingOptions, DecodingResult, decode, detect_language
+from qwen_whisper_compat.diarization import SpeakerTurn, diarize
 from qwen_whisper_compat.errors import (
     AudioLoadError,
     CheckpointError,
@@ -48,6 +49,7 @@ __all__ = [
     "ResultDict",
     "SegmentDict",
     "SileroUnavailableError",
+    "SpeakerTurn",
     "UnknownModelError",
     "UnsupportedOptionError",
     "Whisper",
@@ -59,6 +61,7 @@ __all__ = [
     "decode",
     "decode_audio",
     "detect_language",
+    "diarize",
     "load_audio",
     "load_model",
     "log_mel_spectrogram",

@@ -114,6 +114,13 @@ def build_parser(
                       help="widest segment, in columns (a CJK character counts 2)")
     ours.add_argument("--local_files_only", type=str2bool, default=False,
                       help="never download; use only the model cache and local folders")
+    ours.add_argument("--diarize", type=str2bool, nargs="?", const=True, default=False,
+                      help="speaker labels on every segment ([SPEAKER_00]: in txt, srt, vtt, tsv; 'speaker' in json); "
+                           "needs pip install 'qwen-whisper-compat[diarize]'")
+    ours.add_argument("--min_speakers", type=optional_int, default=None, help="(with --diarize True) at least this "
+                      "many speakers")
+    ours.add_argument("--max_speakers", type=optional_int, default=None, help="(with --diarize True) at most this "
+                      "many speakers")
     ours.add_argument("--postprocess", type=str, default=None, metavar="NAME[,NAME]",
                       help="text post-processors for every segment, in order (e.g. chinese_itn: Chinese numbers "
                            "as digits); plugins add more")
@@ -153,6 +160,11 @@ def plan(parser: argparse.ArgumentParser, args: dict[str, Any]) -> CliJob:
     if args["task"] == "translate":
         parser.error("--task translate is not supported: Qwen3-ASR transcribes and does not translate")
     _check_output_format(parser, args["output_format"])
+    if not args["diarize"]:
+        if args["min_speakers"] is not None or args["max_speakers"] is not None:
+            parser.error("--min_speakers and --max_speakers need --diarize True")
+        for name in ("diarize", "min_speakers", "max_speakers"):
+            args.pop(name)
     postprocess = _postprocess_names(parser, args.pop("postprocess"))
     if postprocess:
         args["postprocess"] = postprocess

@@ -23,6 +23,7 @@ from qwen_whisper_compat.errors import UnsupportedOptionError
 from qwen_whisper_compat.recognizer import DEFAULT_TEMPERATURES, Recognizer, RunOptions
 from qwen_whisper_compat.results import Segment, TranscriptionInfo, TranscriptionOptions, Word
 from qwen_whisper_compat.shaping import SegmentInfo
+from qwen_whisper_compat.speakers import SpeakerCounts
 from qwen_whisper_compat.transcribe import APPEND_PUNCTUATIONS, PREPEND_PUNCTUATIONS, samples_of
 from qwen_whisper_compat.vad import (
     SpeechTimestampsMap,
@@ -208,8 +209,15 @@ class WhisperModel:
         hotwords: str | None = None,
         language_detection_threshold: float | None = 0.5,
         language_detection_segments: int = 1,
+        *,
+        diarize: bool = False,
+        min_speakers: int | None = None,
+        max_speakers: int | None = None,
     ) -> tuple[Iterable[Segment], TranscriptionInfo]:
-        """Transcribe; returns ``(lazy generator of Segment, TranscriptionInfo)`` as faster-whisper does."""
+        """Transcribe; returns ``(lazy generator of Segment, TranscriptionInfo)`` as faster-whisper does.
+
+        Ours, keyword-only: ``diarize=True`` (``min_speakers``, ``max_speakers``) puts ``speaker`` on every
+        ``Segment`` and ``Word`` and cuts segments where the speaker changes (the ``[diarize]`` extra)."""
         return _transcribe(self, dict(locals()), batched=False)
 
 
@@ -264,8 +272,15 @@ class BatchedInferencePipeline:
         hotwords: str | None = None,
         language_detection_threshold: float | None = 0.5,
         language_detection_segments: int = 1,
+        *,
+        diarize: bool = False,
+        min_speakers: int | None = None,
+        max_speakers: int | None = None,
     ) -> tuple[Iterable[Segment], TranscriptionInfo]:
-        """Transcribe; returns ``(lazy generator of Segment, TranscriptionInfo)`` as faster-whisper does."""
+        """Transcribe; returns ``(lazy generator of Segment, TranscriptionInfo)`` as faster-whisper does.
+
+        Ours, keyword-only: ``diarize=True`` (``min_speakers``, ``max_speakers``) puts ``speaker`` on every
+        ``Segment`` and ``Word`` and cuts segments where the speaker changes (the ``[diarize]`` extra)."""
         args = dict(locals())
         if batch_size < 1:
             raise UnsupportedOptionError(f"batch_size must be >= 1, got {batch_size}")
@@ -302,6 +317,7 @@ def _transcribe(
     model: WhisperModel, args: dict[str, Any], batched: bool
 ) -> tuple[Iterator[Segment], TranscriptionInfo]:
     args.pop("self")
+    speakers = SpeakerCounts.take(args)
     opts.check_task(args["task"])
     for name, default in _UNUSED_DEFAULTS.items():
         if args[name] != default:
@@ -338,6 +354,7 @@ def _transcribe(
         clips=opts.parse_clip_timestamps(clips if clips != "0" else None),
         max_new_tokens=args["max_new_tokens"],
         batch_size=args.get("batch_size") if batched else None,
+        speakers=speakers.map(samples) if speakers.wanted and samples.size else None,
     )
     options = TranscriptionOptions(
         **{f.name: args[f.name] for f in dataclasses.fields(TranscriptionOptions) if f.name in args},
@@ -384,7 +401,11 @@ def _segments(
 
 def _segment(index: int, info: SegmentInfo, mapping: SpeechTimestampsMap | None) -> Segment:
     start, end, timed = info.rounded(mapping.get_original_time if mapping is not None else None)
-    words = None if timed is None else [Word(w.start, w.end, w.word, w.probability) for w in timed]
+    speakers = info.word_speakers or ()
+    words = None if timed is None else [
+        Word(w.start, w.end, w.word, w.probability, speakers[i] if i < len(speakers) else None)
+        for i, w in enumerate(timed)
+    ]
     return Segment(
         id=index,
         seek=info.seek,
@@ -397,4 +418,5 @@ def _segment(index: int, info: SegmentInfo, mapping: SpeechTimestampsMap | None)
         no_speech_prob=info.no_speech_prob,
         words=words,
         temperature=info.temperature,
+        speaker=info.speaker,
     )

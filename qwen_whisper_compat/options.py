@@ -60,7 +60,7 @@ DECODING_FIELDS = (
 #: Keywords of our own accepted by ``transcribe(**decode_options)``.
 EXTRA_OPTIONS = (
     "segment_max_seconds", "segment_max_width", "align_segments", "context", "postprocess", "on_segment",
-    "vad_filter", "vad_parameters",
+    "vad_filter", "vad_parameters", "diarize", "min_speakers", "max_speakers",
 )  # fmt: skip
 
 _warned: set[str] = set()

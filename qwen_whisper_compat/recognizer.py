@@ -80,6 +80,9 @@ class RunOptions:
     #: ``function(text, language) -> text`` applied to each segment's text in turn (words follow; see
     #: :mod:`~.postprocess`); a segment left empty is dropped.
     postprocess: tuple[PostProcessor, ...] = ()
+    #: The speaker of a span of the input (seconds; a :class:`~.speakers.SpeakerMap` of its diarized turns):
+    #: segments are then cut where the speaker changes and carry speaker labels; ``None``: no labels.
+    speakers: Callable[[float, float], str | None] | None = None
 
 
 @dataclass

@@ -33,10 +33,14 @@ class WordSpan(TypedDict):
     end: float
 
 
-class WordDict(WordSpan):
-    """One entry of a segment's ``words`` (``word_timestamps=True``)."""
-
+class _WordDict(WordSpan):
     probability: float
+
+
+class WordDict(_WordDict, total=False):
+    """One entry of a segment's ``words`` (``word_timestamps=True``); ``speaker`` with ``diarize=True``."""
+
+    speaker: str
 
 
 class SegmentFields(TypedDict):
@@ -56,8 +60,9 @@ class SegmentFields(TypedDict):
 
 class SegmentDict(SegmentFields, total=False):
     """One segment of :class:`ResultDict`; ``words`` is on every segment when word timestamps were asked for,
-    and on none otherwise."""
+    and on none otherwise; ``speaker`` (``SPEAKER_00``, ...) likewise with ``diarize=True``."""
 
+    speaker: str
     words: list[WordDict]
 
 
@@ -87,6 +92,8 @@ class Word(_AsDict):
     end: float
     word: str
     probability: float
+    #: Ours, after faster-whisper's fields: the word's speaker with ``diarize=True``.
+    speaker: str | None = None
 
 
 @dataclass
@@ -102,6 +109,8 @@ class Segment(_AsDict):
     no_speech_prob: float
     words: list[Word] | None
     temperature: float | None
+    #: Ours, after faster-whisper's fields: the segment's speaker with ``diarize=True``.
+    speaker: str | None = None
 
 
 @dataclass

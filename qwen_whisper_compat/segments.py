@@ -21,11 +21,12 @@ from __future__ import annotations
 import itertools
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from qwen_whisper_compat.engine.types import WordTiming
 from qwen_whisper_compat.errors import UnsupportedOptionError
+from qwen_whisper_compat.speakers import speaker_runs
 
 #: Characters that end a sentence (the piece after them starts a new segment).
 SENTENCE_END = frozenset(".?!。？！…")
@@ -61,6 +62,8 @@ class Piece:
     end: float
     #: Word timings inside the piece (aligned chunks), else ``None``.
     words: tuple[WordTiming, ...] | None
+    #: The speaker of the piece, when speakers were asked for.
+    speaker: str | None = None
 
 
 def is_wide(ch: str) -> bool:
@@ -81,8 +84,9 @@ def split_chunk(
     end: float,
     words: Sequence[WordTiming] | None,
     limits: SegmentLimits = SegmentLimits(),
+    speaker_at: Callable[[float, float], str | None] | None = None,
 ) -> list[Piece]:
-    """Cut one chunk's text into subtitle-sized pieces.
+    """Cut one chunk's text into subtitle-sized pieces (and where the speaker changes, with ``speaker_at``).
 
     Args:
         text: The chunk's transcript.
@@ -91,18 +95,24 @@ def split_chunk(
         words: The aligner's words of ``text`` (they concatenate to ``text``), or ``None`` to estimate
             times from the text position.
         limits: Longest and widest segment.
+        speaker_at: The speaker of a span of the chunk's time (see :mod:`.speakers`): each piece is then one
+            speaker's, cut at the words (timed or estimated) where the speaker changes.
     """
     if not text.strip():
         return []
     timed = bool(words)
     units = list(words) if words else _estimated_units(text, start, end)
     units = [piece for unit in units for piece in _split_long_unit(unit, limits)]
-    groups: list[list[WordTiming]] = []
+    groups: list[tuple[str | None, list[WordTiming]]] = []
     for sentence in _sentences(units):
-        groups.extend(_fit(sentence, limits))
+        for group in _fit(sentence, limits):
+            if speaker_at is None:
+                groups.append((None, group))
+            else:
+                groups.extend(speaker_runs(group, lambda u: (u.start, u.end), speaker_at))
     return [
-        Piece("".join(u.word for u in g), g[0].start, max(g[-1].end, g[0].start), tuple(g) if timed else None)
-        for g in groups
+        Piece("".join(u.word for u in g), g[0].start, max(g[-1].end, g[0].start), tuple(g) if timed else None, who)
+        for who, g in groups
     ]
 
 

@@ -53,6 +53,10 @@ class SegmentInfo:
     words: tuple[WordTiming, ...] | None
     #: Whisper code of the chunk's language (``""`` when unknown).
     language: str
+    #: The segment's speaker (``SPEAKER_00``, ...) when speakers were asked for.
+    speaker: str | None = None
+    #: Each word's speaker, with ``words``, when speakers were asked for.
+    word_speakers: tuple[str | None, ...] | None = None
 
     def rounded(
         self, to_original: Callable[[float], float] | None = None
@@ -100,18 +104,20 @@ class SegmentShaper:
         ):
             logger.debug("chunk %d dropped as silence (no_speech_prob %.2f)", chunk.index, chunk.no_speech_prob)
             return
-        for piece in self._pieces(chunk, options):
+        for piece in self._pieces(chunk, offset, options):
             if piece.text.strip():
                 segment = self._segment(chunk, piece, offset, options)
                 if segment is not None:
                     yield segment
 
-    def _pieces(self, chunk: ChunkResult, options: RunOptions) -> list[Piece]:
+    def _pieces(self, chunk: ChunkResult, offset: float, options: RunOptions) -> list[Piece]:
         """The chunk cut into segments, timed by the aligner's words, or estimated from the text position
         when there are none or when the aligner's times are degenerate (see :func:`.segments.collapsed`)."""
+        speakers = options.speakers
+        at = None if speakers is None else (lambda start, end: speakers(start + offset, end + offset))
         if not chunk.words:
-            return split_chunk(chunk.text, chunk.audio_start, chunk.audio_end, None, options.limits)
-        pieces = split_chunk(chunk.text, chunk.start, chunk.end, chunk.words, options.limits)
+            return split_chunk(chunk.text, chunk.audio_start, chunk.audio_end, None, options.limits, at)
+        pieces = split_chunk(chunk.text, chunk.start, chunk.end, chunk.words, options.limits, at)
         if not collapsed(chunk.words, pieces):
             return pieces
         logger.debug(
@@ -120,7 +126,7 @@ class SegmentShaper:
             chunk.audio_end - chunk.audio_start,
         )  # fmt: skip
         words = estimated_words(chunk.words, chunk.audio_start, chunk.audio_end)
-        return split_chunk(chunk.text, chunk.audio_start, chunk.audio_end, words, options.limits)
+        return split_chunk(chunk.text, chunk.audio_start, chunk.audio_end, words, options.limits, at)
 
     def _segment(self, chunk: ChunkResult, piece: Piece, offset: float, options: RunOptions) -> SegmentInfo | None:
         body = piece.text.lstrip()
@@ -138,6 +144,9 @@ class SegmentShaper:
                 return None
             if words is not None:
                 words = realign_words(words, text)
+        word_speakers = None
+        if options.speakers is not None and words is not None:
+            word_speakers = tuple(options.speakers(w.start, w.end) for w in words)
         return SegmentInfo(
             seek=round((chunk.audio_start + offset) * 100),
             start=piece.start + offset,
@@ -150,5 +159,7 @@ class SegmentShaper:
             no_speech_prob=chunk.no_speech_prob,
             words=words,
             language=language,
+            speaker=piece.speaker,
+            word_speakers=word_speakers,
         )
 

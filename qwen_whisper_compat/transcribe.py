@@ -21,6 +21,8 @@ Our own keywords, also accepted in ``decode_options``:
   callables; off by default (see :mod:`~.postprocess` for the words);
 - ``segment_max_seconds``, ``segment_max_width`` (see :class:`~.segments.SegmentLimits`);
 - ``on_segment``: called with each segment dict as soon as it is made (servers stream them);
+- ``diarize=True`` (``min_speakers``, ``max_speakers``): speaker labels (:mod:`~.diarize`, the ``[diarize]``
+  extra) on every segment and word; a segment is cut where the speaker changes;
 - ``vad_filter=True`` (and ``vad_parameters``, as faster-whisper's: a dict or :class:`~.vad.VadOptions`):
   transcribe only the speech regions :mod:`~.vad` finds, as clips of the original timeline (so times need
   no mapping back); not with ``clip_timestamps``;
@@ -42,6 +44,7 @@ from qwen_whisper_compat.errors import UnsupportedOptionError
 from qwen_whisper_compat.recognizer import DEFAULT_TEMPERATURES, RunOptions
 from qwen_whisper_compat.results import ResultDict, SegmentDict
 from qwen_whisper_compat.shaping import SegmentInfo
+from qwen_whisper_compat.speakers import SpeakerCounts
 from qwen_whisper_compat.tokenizer import LANGUAGES
 from qwen_whisper_compat.utils import format_timestamp, make_safe
 
@@ -106,6 +109,7 @@ def transcribe(
     on_segment: Callable[[SegmentDict], None] | None = decode_options.pop("on_segment", None)
     vad_filter = bool(decode_options.pop("vad_filter", False))
     vad_parameters = decode_options.pop("vad_parameters", None)
+    speakers = SpeakerCounts.take(decode_options)
     postprocess: tuple[PostProcessor, ...] = ()
     if decode_options.get("postprocess"):
         from qwen_whisper_compat.plugins import resolve_postprocessors
@@ -145,6 +149,8 @@ def transcribe(
         if not clips:  # no speech: no segments
             return {"text": "", "segments": [], "language": language if language is not None else "en"}
         run = dataclasses.replace(run, clips=clips)
+    if speakers.wanted:
+        run = dataclasses.replace(run, speakers=speakers.map(samples))
     printer = _Printer(verbose, language is None, len(samples) / SAMPLE_RATE)
     segments: list[SegmentDict] = []
     detected = ""
@@ -206,10 +212,15 @@ def segment_dict(index: int, info: SegmentInfo) -> SegmentDict:
         "compression_ratio": info.compression_ratio,
         "no_speech_prob": info.no_speech_prob,
     }
+    if info.speaker is not None:
+        segment["speaker"] = info.speaker
     if timed is not None:
         segment["words"] = [
             {"word": w.word, "start": w.start, "end": w.end, "probability": w.probability} for w in timed
         ]
+        for word, speaker in zip(segment["words"], info.word_speakers or (), strict=False):
+            if speaker is not None:
+                word["speaker"] = speaker
     return segment
 
 

@@ -12,6 +12,7 @@ How word timings become cues (the line options) is :mod:`.word_cues`.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import sys
@@ -149,6 +150,12 @@ def get_end(segments: Sequence[Mapping[str, Any]]) -> float | None:
 # --------------------------------------------------------------------------------------------------
 
 
+def speaker_prefix(segment: Mapping[str, Any]) -> str:
+    """WhisperX's ``[SPEAKER_00]: `` before a diarized segment's text; ``""`` for a segment without a speaker."""
+    speaker = segment.get("speaker")
+    return f"[{speaker}]: " if speaker else ""
+
+
 def _open_temporary(folder: str, name: str) -> tuple[int, str]:
     """Create a new, empty file next to ``name`` in ``folder``; return its descriptor and path.
 
@@ -233,7 +240,7 @@ class WriteTXT(ResultWriter):
         self, result: Result, file: TextIO, options: Mapping[str, Any] | None = None, **kwargs: Any
     ) -> None:
         """Write one line per segment; line options are ignored."""
-        file.writelines(f"{segment['text'].strip()}\n" for segment in result["segments"])
+        file.writelines(f"{speaker_prefix(segment)}{segment['text'].strip()}\n" for segment in result["segments"])
 
 
 class SubtitlesWriter(ResultWriter):
@@ -273,16 +280,21 @@ class SubtitlesWriter(ResultWriter):
 
     def _segment_cues(self, segments: Sequence[Mapping[str, Any]]) -> Iterator[Cue]:
         for segment in segments:
-            text = segment["text"].strip().replace("-->", "->")
+            text = speaker_prefix(segment) + segment["text"].strip().replace("-->", "->")
             yield self.format_timestamp(segment["start"]), self.format_timestamp(segment["end"]), text
 
     def _word_cues(self, segments: Sequence[Mapping[str, Any]], options: LineOptions) -> Iterator[Cue]:
-        for cue in pack_words(segments, options, get_start(segments) or 0.0):
-            if options.highlight_words:
-                yield from highlighted(cue, self.format_timestamp)
-            else:
-                start, end = self.format_timestamp(cue[0]["start"]), self.format_timestamp(cue[-1]["end"])
-                yield start, end, "".join(timing["word"] for timing in cue)
+        # a diarized result is packed one speaker's run of segments at a time: no cue mixes two speakers
+        for _, run in itertools.groupby(segments, key=lambda segment: segment.get("speaker")):
+            run_segments = list(run)
+            prefix = speaker_prefix(run_segments[0])
+            for cue in pack_words(run_segments, options, get_start(run_segments) or 0.0):
+                if options.highlight_words:
+                    for start, end, text in highlighted(cue, self.format_timestamp):
+                        yield start, end, prefix + text
+                else:
+                    start, end = self.format_timestamp(cue[0]["start"]), self.format_timestamp(cue[-1]["end"])
+                    yield start, end, prefix + "".join(timing["word"] for timing in cue)
 
     def format_timestamp(self, seconds: float) -> str:
         """``seconds`` in this format's timestamp style."""
@@ -336,7 +348,7 @@ class WriteTSV(ResultWriter):
         file.write("start\tend\ttext\n")
         for segment in result["segments"]:
             start, end = round(1000 * segment["start"]), round(1000 * segment["end"])
-            text = segment["text"].strip().replace("\t", " ")
+            text = speaker_prefix(segment) + segment["text"].strip().replace("\t", " ")
             file.write(f"{start}\t{end}\t{text}\n")
 
 
