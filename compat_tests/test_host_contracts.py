@@ -160,7 +160,7 @@ def test_asr_options_are_used(server: Server, wav_path: Path) -> None:
         ({"language": "xx"}, {"audio_file": b"\0\0"}, 422, "language"),
         ({"encode": "maybe"}, {"audio_file": b"\0\0"}, 422, "encode"),
         ({"task": "translate", "encode": "false"}, {"audio_file": b"\0\0"}, 400, "translate"),
-        ({"diarize": "true", "encode": "false"}, {"audio_file": b"\0\0"}, 400, "diarize"),
+        ({"diarize": "true", "min_speakers": "two"}, {"audio_file": b"\0\0"}, 422, "min_speakers"),
     ],
 )
 def test_asr_bad_input(server: Server, params: dict[str, str], files: dict[str, Any], status: int, says: str) -> None:
@@ -377,3 +377,42 @@ def test_a_replaced_model_is_closed_after_its_last_lease() -> None:
     assert new.closed == 1 and newer.closed == 0
     served.close()
     assert (old.closed, new.closed, newer.closed) == (1, 1, 1)
+
+
+# ------------------------------------------------------------------------------ speaker labels
+@pytest.fixture(scope="module")
+def dialogue_wav() -> bytes:
+    """Three turns of two espeak-ng voices (tests/dialogues.py), as a wav upload."""
+    from dialogues import FEMALE, LINES, MALE, espeak_dialogue, require_espeak
+
+    require_espeak()
+    audio, _ = espeak_dialogue([(MALE, LINES[0]), (FEMALE, LINES[1]), (MALE, LINES[2])])
+    return _wav_bytes(audio)
+
+
+def test_speakr_diarize_reads_speakers(server: Server, dialogue_wav: bytes) -> None:
+    """Speakr's request with ``diarize=true`` (its default): ``segments[].speaker``, both voices."""
+    params = {"encode": True, "task": "transcribe", "output": "json", "diarize": True, "enable_diarization": True,
+              "min_speakers": 2, "max_speakers": 2, "language": "en"}  # fmt: skip
+    files = {"audio_file": ("talk.wav", dialogue_wav, "audio/wav")}
+    with httpx.Client() as client:
+        response = client.post(_url(server, "/asr"), params=params, files=files, timeout=600)
+    response.raise_for_status()
+    segments = response.json()["segments"]
+    assert {s["speaker"] for s in segments} == {"SPEAKER_00", "SPEAKER_01"}
+    r = requests.post(_url(server, "/asr"), params={"diarize": "true", "output": "srt", "language": "en"},
+                      files={"audio_file": dialogue_wav}, timeout=600)  # fmt: skip
+    texts = [cue.content for cue in srt.parse(r.text)]
+    assert r.status_code == 200 and texts and all(t.startswith("[SPEAKER_0") for t in texts)
+
+
+def test_whispercpp_and_openai_diarized(server: Server, dialogue_wav: bytes) -> None:
+    r = requests.post(_url(server, "/custom/inference"), files={"file": dialogue_wav},
+                      data={"diarize": "true", "response_format": "verbose_json", "language": "en"}, timeout=600)  # fmt: skip
+    assert r.status_code == 200, r.text
+    assert {s["speaker"] for s in r.json()["segments"]} == {"SPEAKER_00", "SPEAKER_01"}
+    answer = server.client().audio.transcriptions.create(model="whisper-1", file=("talk.wav", dialogue_wav),
+                                                         language="en", response_format="diarized_json")  # fmt: skip
+    segments = answer.model_dump()["segments"]
+    assert {s["speaker"] for s in segments} == {"SPEAKER_00", "SPEAKER_01"}
+    assert all(s["type"] == "transcript.text.segment" and s["end"] >= s["start"] for s in segments)

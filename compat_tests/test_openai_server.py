@@ -229,7 +229,7 @@ def test_request_fields(server: Server, clip: tuple[str, bytes, str], jfk_path: 
     assert answer.language in LANGUAGES.values()  # detected, reported by name
     assert answer.segments and answer.words is None  # words only when asked for
     assert answer.duration == pytest.approx(5.0)
-    for bad in ({"language": "xx"}, {"temperature": 2.0}, {"response_format": "diarized_json"}):
+    for bad in ({"language": "xx"}, {"temperature": 2.0}, {"response_format": "docx"}):
         with pytest.raises(openai.BadRequestError) as caught:
             client.audio.transcriptions.create(model="whisper-1", file=jfk_path, **bad)
         assert _error_of(caught.value)["param"] == next(iter(bad))

@@ -40,6 +40,7 @@ from qwen_whisper_server.schema import (
     ModelList,
     RequestError,
     TranscriptionRequest,
+    diarized_json,
     error_body,
     parse_request,
     subtitles,
@@ -162,6 +163,8 @@ class _OpenAI:
             return JSONResponse({"text": result["text"].strip()})
         if fmt == "verbose_json":
             return JSONResponse(verbose_json(result, duration, params.words))
+        if fmt == "diarized_json":
+            return JSONResponse(diarized_json(result, duration))
         if fmt == "text":
             return PlainTextResponse(result["text"].strip() + "\n")
         return PlainTextResponse(subtitles(result, fmt))

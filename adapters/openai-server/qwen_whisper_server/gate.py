@@ -22,7 +22,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import Message, Receive
 
-from qwen_whisper_compat import AudioLoadError, UnsupportedOptionError, Whisper
+from qwen_whisper_compat import AudioLoadError, MissingDependencyError, UnsupportedOptionError, Whisper
 from qwen_whisper_compat.serving import Admission, ModelLoading, QueueFull
 from qwen_whisper_server.schema import RequestError
 from qwen_whisper_server.served import ServedModel
@@ -205,7 +205,8 @@ class Gate:
 
         Raises:
             RequestError: 503 when the queue is full (with Retry-After) or the model is not loaded; 400 when
-                the audio cannot be decoded or an option is not supported here.
+                the audio cannot be decoded or an option is not supported here; 501 when an optional feature
+                (speaker labels) is not installed on the server.
         """
 
         def leased() -> T:
@@ -226,6 +227,9 @@ class Gate:
                                param="file", code="invalid_value") from e  # fmt: skip
         except UnsupportedOptionError as e:
             raise RequestError(400, str(e), code="unsupported_value") from e
+        except MissingDependencyError as e:  # an optional feature (speaker labels) this server was installed without
+            raise RequestError(501, f"This server cannot do that: {e}", kind="server_error",
+                               code="not_installed") from e  # fmt: skip
 
 
 __all__ = ["Access", "Gate", "LimitedBody", "UploadTooLarge", "parse_networks"]

@@ -16,8 +16,8 @@ from qwen_whisper_compat.results import ResultDict, SegmentDict, SegmentFields, 
 from qwen_whisper_compat.tokenizer import LANGUAGES, TO_LANGUAGE_CODE, to_language_code
 from qwen_whisper_compat.utils import WriteSRT, WriteVTT
 
-ResponseFormat = Literal["json", "text", "srt", "vtt", "verbose_json"]
-RESPONSE_FORMATS: tuple[ResponseFormat, ...] = ("json", "text", "srt", "vtt", "verbose_json")
+ResponseFormat = Literal["json", "text", "srt", "vtt", "verbose_json", "diarized_json"]
+RESPONSE_FORMATS: tuple[ResponseFormat, ...] = ("json", "text", "srt", "vtt", "verbose_json", "diarized_json")
 GRANULARITIES = ("segment", "word")
 
 
@@ -128,6 +128,7 @@ class TranscriptionRequest:
             "initial_prompt": self.prompt,
             "temperature": fallback if self.temperature == 0 else self.temperature,
             "word_timestamps": self.words,
+            **({"diarize": True} if self.response_format == "diarized_json" else {}),
         }
 
 
@@ -217,6 +218,20 @@ def verbose_json(result: ResultDict, duration: float, words: bool) -> Verbose:
             for w in s.get("words") or ()
         ]
     return body
+
+
+def diarized_json(result: ResultDict, duration: float) -> dict[str, Any]:
+    """OpenAI's ``diarized_json`` (``TranscriptionDiarized``): segments with their speakers."""
+    return {
+        "task": "transcribe",
+        "duration": duration,
+        "text": result["text"].strip(),
+        "segments": [
+            {"type": "transcript.text.segment", "id": f"seg_{s['id']}", "start": s["start"], "end": s["end"],
+             "text": s["text"].strip(), "speaker": s.get("speaker", "SPEAKER_00")}
+            for s in result["segments"]
+        ],
+    }  # fmt: skip
 
 
 def _segment(s: SegmentDict) -> SegmentFields:

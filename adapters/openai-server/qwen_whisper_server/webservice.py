@@ -135,7 +135,7 @@ class WebserviceApi:
         word_timestamps = query.flag("word_timestamps", False)
         vad_filter = query.flag("vad_filter", False)
         diarize = query.flag("diarize", False) or query.flag("enable_diarization", False)
-        query.number("min_speakers"), query.number("max_speakers")  # accepted (checked) until speaker labels exist
+        speakers = {"min_speakers": query.number("min_speakers"), "max_speakers": query.number("max_speakers")}
         prompt, hotwords = query.text("initial_prompt"), query.text("hotwords")
         model = self.gate.model(request, keyless=True)
         async with self.gate.form(request) as form:
@@ -143,9 +143,6 @@ class WebserviceApi:
             if task == "translate":
                 raise RequestError(400, "task=translate is not supported: Qwen3-ASR transcribes speech in its own "
                                    "language and does not translate; send task=transcribe", param="task")  # fmt: skip
-            if diarize:
-                raise RequestError(400, "diarize=true is not supported yet: this server gives no speaker labels; "
-                                   "send diarize=false", param="diarize")  # fmt: skip
             if word_timestamps and not model.has_aligner:
                 raise RequestError(400, "word_timestamps=true needs the forced aligner, which this server was "
                                    "started without", param="word_timestamps")  # fmt: skip
@@ -155,6 +152,8 @@ class WebserviceApi:
                 options["context"] = hotwords
             if vad_filter:
                 options["vad_filter"] = True
+            if diarize:  # speaker labels: segments[].speaker in json (Speakr reads them), [SPEAKER_00]: in text
+                options.update(diarize=True, **speakers)
 
             def job(model: Whisper) -> ResultDict:
                 return model.transcribe(_samples(data, encode), **options)

@@ -27,7 +27,7 @@ from qwen_whisper_compat.audio import N_SAMPLES, SAMPLE_RATE, log_mel_spectrogra
 from qwen_whisper_compat.results import ResultDict
 from qwen_whisper_compat.serving import QueueFull
 from qwen_whisper_compat.tokenizer import LANGUAGES
-from qwen_whisper_compat.utils import WriteSRT, WriteVTT
+from qwen_whisper_compat.utils import WriteSRT, WriteVTT, speaker_prefix
 from qwen_whisper_server.gate import Gate
 from qwen_whisper_server.schema import RequestError, language_name, parse_language
 
@@ -87,9 +87,6 @@ class WhisperCppApi:
             if parse_bool(fields.get("translate", "")):
                 raise RequestError(400, "translate is not supported: Qwen3-ASR transcribes speech in its own "
                                    "language and does not translate", param="translate")  # fmt: skip
-            if parse_bool(fields.get("diarize", "")) or parse_bool(fields.get("tinydiarize", "")):
-                raise RequestError(400, "diarize is not supported yet: this server gives no speaker labels",
-                                   param="diarize")  # fmt: skip
             numbers = _numbers(fields)
             data = await upload.read()
             if not data:
@@ -98,7 +95,7 @@ class WhisperCppApi:
             result, extra = await self.gate.run(lambda model: plan.run(model, data))
         if fmt == "verbose_json":
             return _json(verbose_json(result, extra, plan))
-        text = "".join(s["text"] + "\n" for s in result["segments"])
+        text = _text(result)
         if fmt == "json":
             return _json({"text": text})
         if fmt == "text":
@@ -152,6 +149,8 @@ class _Plan:
             self.options["segment_max_width"] = int(numbers["max_len"])
         if parse_bool(fields.get("vad", "")):
             self.options["vad_filter"] = True
+        if parse_bool(fields.get("diarize", "")) or parse_bool(fields.get("tinydiarize", "")):
+            self.options["diarize"] = True  # speaker labels from the voices (whisper.cpp's come from stereo channels)
         self.offset = max(0.0, numbers.get("offset_t", 0) / 1000)
         self.duration = max(0.0, numbers.get("duration", 0) / 1000)
 
@@ -180,6 +179,8 @@ def verbose_json(result: ResultDict, extra: dict[str, Any], plan: _Plan) -> dict
         segment: dict[str, Any] = {"id": s["id"], "text": s["text"]}
         if not plan.no_timestamps:
             segment.update(start=s["start"], end=s["end"])
+        if "speaker" in s:
+            segment["speaker"] = s["speaker"]
         segment["tokens"] = list(s["tokens"])
         if plan.words:
             segment["words"] = [{"word": w["word"], "start": w["start"], "end": w["end"], "t_dtw": -1,
@@ -188,13 +189,18 @@ def verbose_json(result: ResultDict, extra: dict[str, Any], plan: _Plan) -> dict
         segments.append(segment)
     body: dict[str, Any] = {
         "task": "transcribe", "language": language_name(result["language"]), "duration": extra["duration"],
-        "text": "".join(s["text"] + "\n" for s in result["segments"]), "segments": segments,
+        "text": _text(result), "segments": segments,
     }  # fmt: skip
     if "detected" in extra:
         body["detected_language"] = LANGUAGES.get(extra["detected"], extra["detected"])
         body["detected_language_probability"] = extra["probabilities"].get(extra["detected"], 0.0)
         body["language_probabilities"] = extra["probabilities"]
     return body
+
+
+def _text(result: ResultDict) -> str:
+    """whisper.cpp's text: each segment's text and a newline (``[SPEAKER_00]: `` first when diarized)."""
+    return "".join(speaker_prefix(s) + s["text"] + "\n" for s in result["segments"])
 
 
 def _fields(form: FormData) -> dict[str, str]:
