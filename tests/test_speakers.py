@@ -138,3 +138,23 @@ def test_without_speakers_the_writers_are_unchanged(fmt: str, words: bool) -> No
     out = io.StringIO()
     whisper.utils.get_writer(fmt, ".").write_result(plain, file=out)  # type: ignore[attr-defined]
     assert text == out.getvalue()
+
+
+def test_batch_and_the_cli_take_the_speaker_flags() -> None:
+    """``qwen-whisper-batch ... --diarize --max_speakers 3`` gives every worker's transcribe() the three keywords
+    (the batch command shares the CLI's parser and plan); ``--diarize True`` is the same."""
+    from qwen_whisper_compat import cli
+    from qwen_whisper_compat.batch.cli import build_parser
+
+    parser = build_parser()
+    for flags in (["--diarize", "--max_speakers", "3"], ["--diarize", "True", "--max_speakers", "3"]):
+        args = vars(parser.parse_args(["corpus", "-o", "out", *flags]))
+        for name in ("workers", "threads_per_worker", "gpus_per_worker", "address", "retries"):
+            args.pop(name)
+        job = cli.plan(parser, args)
+        assert job.transcribe["diarize"] is True and job.transcribe["max_speakers"] == 3
+        assert job.transcribe["min_speakers"] is None
+    args = vars(parser.parse_args(["corpus", "-o", "out"]))
+    for name in ("workers", "threads_per_worker", "gpus_per_worker", "address", "retries"):
+        args.pop(name)
+    assert "diarize" not in cli.plan(parser, args).transcribe  # without it, nothing changes
