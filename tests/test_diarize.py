@@ -133,9 +133,10 @@ def seconds(*pairs: tuple[float, float]) -> list[tuple[int, int]]:
 
 
 def test_windows_cover_each_region_and_end_with_it() -> None:
-    plan = timeline.layout(seconds((0.0, 3.0), (4.0, 4.3), (5.0, 5.8)))
-    assert plan.windows == seconds((0.0, 1.5), (0.75, 2.25), (1.5, 3.0), (5.0, 5.8))
-    assert plan.region_of_window == [0, 0, 0, 2]  # 0.3 s is too short for a window of its own
+    plan = timeline.layout(seconds((0.0, 3.0), (4.0, 4.3), (5.0, 5.8), (7.0, 8.6)))
+    # 0.3 s is too short for a window of its own; 0.8 s gets 0.75 s in its middle
+    assert plan.windows == seconds((0.0, 1.5), (0.75, 2.25), (1.5, 3.0), (5.025, 5.775), (7.0, 8.5), (7.1, 8.6))
+    assert plan.region_of_window == [0, 0, 0, 2, 3, 3]
 
 
 def test_turns_change_speaker_between_window_centres_and_number_speakers_by_appearance() -> None:

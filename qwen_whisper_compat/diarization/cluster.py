@@ -4,20 +4,22 @@
 settings, plus the speaker counts a caller may impose:
 
 1. Too few windows (< :data:`MIN_WINDOWS`, about 8 s of speech) make one speaker: the eigengap of so small a
-   graph says nothing. With ``min_speakers`` the windows are split into that many clusters anyway.
+   graph says nothing. With ``min_speakers`` they are split into that many clusters by k-means anyway.
 2. The cosine affinity of the embeddings is pruned row by row to its largest :data:`PRUNE_FRACTION` (at least
    :data:`MIN_KEPT` entries), symmetrised, and its unnormalised Laplacian ``L = D - A`` is decomposed. Where
-   that graph falls into more pieces than the search below looks at, each row keeps twice as many entries,
-   until it does not. The number
-   of speakers is where the eigenvalues jump most (the eigengap, looked for up to the larger of
-   ``max_speakers`` and :data:`DEFAULT_MAX_SPEAKERS`), clipped into ``[min_speakers, max_speakers]``: a search
-   only within the range would find one cluster when there are more speakers than ``max_speakers`` (the
-   first eigenvalues are then all near 0). When both are equal that count is used as is. k-means
-   (:func:`kmeans`) on the first ``k`` eigenvectors gives the labels.
+   that graph falls into more pieces than the count looked for, each row keeps twice as many entries, until
+   it does not. The number of speakers is where the eigenvalues jump most (the eigengap, looked for up to the
+   larger of ``max_speakers`` and :data:`DEFAULT_MAX_SPEAKERS`); k-means (:func:`kmeans`) on the first ``k``
+   eigenvectors gives the labels.
 3. Clusters of fewer than :data:`MIN_CLUSTER_SIZE` windows are folded into the nearest larger centroid, and
    clusters whose centroids have a cosine of :data:`MERGE_COSINE` or more are merged, closest pair first; both
    only while at least ``min_speakers`` clusters remain.
-4. Past :data:`MAX_SPECTRAL_WINDOWS` windows (about 25 minutes of speech) the affinity matrix (N² floats) and its
+4. Then the speaker counts: more clusters than ``max_speakers`` are merged, closest centroids first, down to
+   it; fewer than ``min_speakers`` are replaced by a spectral clustering into exactly ``min_speakers`` (which
+   is how ``min_speakers == max_speakers`` is honoured too). Asking the eigenvectors for a count the graph does
+   not have is the last resort: merging what was found keeps the clusters the graph does have (four voices
+   of a five-minute meeting, asked for exactly 4: 1.4% DER this way, 39% from 4 eigenvectors).
+5. Past :data:`MAX_SPECTRAL_WINDOWS` windows (about 25 minutes of speech) the affinity matrix (N² floats) and its
    eigendecomposition (N³ time) grow too large: an evenly spaced subsample of that many windows is clustered,
    and every window is then given the cluster whose centroid is nearest (cosine). Evenly spaced in time, so that
    every part of the recording, and every speaker who talks for more than a few windows' worth of it, is in
@@ -78,31 +80,33 @@ def cluster_embeddings(
     if low == high and low in (1, n):
         return np.zeros(n, dtype=np.int64) if low == 1 else np.arange(n, dtype=np.int64)
     if n < MIN_WINDOWS:
-        labels = kmeans(x, low)
-    else:
-        labels = spectral(x, low, high)
-    labels = fold_small_clusters(x, labels, low)
-    return merge_similar_clusters(x, labels, low)
+        return fold_small_clusters(x, kmeans(x, low), low)
+    labels = spectral(x, search=min(max(high, DEFAULT_MAX_SPEAKERS), n - 1))
+    labels = merge_clusters(x, fold_small_clusters(x, labels, low), low, MERGE_COSINE)
+    count = int(labels.max()) + 1
+    if count > high:
+        return merge_clusters(x, labels, high, -np.inf)
+    if count < low:
+        return fold_small_clusters(x, spectral(x, k=low), low)
+    return labels
 
 
-def spectral(x: np.ndarray, low: int, high: int) -> np.ndarray:
-    """Spectral clustering of unit rows ``x`` into between ``low`` and ``high`` clusters (eigengap)."""
+def spectral(x: np.ndarray, *, k: int | None = None, search: int = DEFAULT_MAX_SPEAKERS) -> np.ndarray:
+    """Spectral clustering of unit rows ``x`` into ``k`` clusters, or as many as the eigengap says (up to
+    ``search``)."""
     n = x.shape[0]
-    search = min(max(high, DEFAULT_MAX_SPEAKERS), n - 1)
     kept = max(n - int((1 - PRUNE_FRACTION) * n), MIN_KEPT)
     while True:
         eigenvalues, eigenvectors = np.linalg.eigh(_laplacian(x, kept))
-        # A graph in more pieces than the largest count looked for (windows that repeat one another, such as a
-        # jingle or a clip played again and again, are each other's only neighbours) has more zero eigenvalues
-        # than the search sees, and no gap among them: keep more neighbours until it is in fewer pieces.
-        if kept >= n - 1 or np.count_nonzero(eigenvalues < ZERO_EIGENVALUE) <= search:
+        # A graph in more pieces than the count looked for (windows that repeat one another, such as a jingle or
+        # a clip played again and again, are each other's only neighbours) has more zero eigenvalues than that:
+        # with no gap among them the eigengap says nothing, and the first k eigenvectors are any mixtures of the
+        # pieces. Keep more neighbours until the pieces are no more than that.
+        if kept >= n - 1 or np.count_nonzero(eigenvalues < ZERO_EIGENVALUE) <= (k or search):
             break
         kept = min(2 * kept, n - 1)
-    if low == high:
-        k = low
-    else:  # the count the eigengap suggests, up to the larger of high and the default, then clipped into range
-        gaps = np.diff(eigenvalues[: search + 1])
-        k = min(max(int(np.argmax(gaps)) + 1, low), high)
+    if k is None:
+        k = int(np.argmax(np.diff(eigenvalues[: min(search, n - 1) + 1]))) + 1
     return kmeans(eigenvectors[:, :k], k)
 
 
@@ -173,15 +177,15 @@ def fold_small_clusters(x: np.ndarray, labels: np.ndarray, low: int) -> np.ndarr
     return _renumber(out)
 
 
-def merge_similar_clusters(x: np.ndarray, labels: np.ndarray, low: int) -> np.ndarray:
-    """Merge the two clusters with the most similar centroids while their cosine is at least
-    :data:`MERGE_COSINE` and more than ``low`` clusters remain."""
+def merge_clusters(x: np.ndarray, labels: np.ndarray, count: int, min_cosine: float) -> np.ndarray:
+    """Merge the two clusters with the most similar centroids while more than ``count`` clusters remain and
+    their cosine is at least ``min_cosine``."""
     labels = _renumber(labels)
-    while (k := int(labels.max()) + 1) > max(low, 1):
+    while (k := int(labels.max()) + 1) > max(count, 1):
         centroids = _unit_rows(_centroids(x, labels))
         similarity = np.triu(centroids @ centroids.T, 1) - np.tril(np.full((k, k), np.inf))
         a, b = np.unravel_index(int(np.argmax(similarity)), similarity.shape)
-        if similarity[a, b] < MERGE_COSINE:
+        if similarity[a, b] < min_cosine:
             break
         labels = _renumber(np.where(labels == b, a, labels))
     return labels
