@@ -52,7 +52,7 @@ VAD_FLAGS: dict[str, tuple[Callable[[str], Any], str]] = {
     "vad_speech_pad_ms": (int, "widen each speech region by this on both sides; unset: 400 (ours)"),
 }
 
-_DIARIZATION = "speaker labels are asked for with --diarize True (and --min_speakers, --max_speakers)"
+_DIARIZATION = "speaker diarization is asked for with --diarize (and --min_speakers, --max_speakers)"
 _BATCHED = ("chunks are decoded in order, each with the previous one's text as context (qwen-whisper-batch runs many "
             "files at once)")  # fmt: skip
 
