@@ -24,8 +24,10 @@ The pipeline:
 Speakers are numbered by first appearance: the first voice heard is ``SPEAKER_00``. Overlapping speech is not
 handled: every instant has one speaker. One :class:`Diarizer` serves every thread (the model runs under a lock).
 
-Measured on 2 cores: 0.035-0.06 s per second of audio; an hour of a four-voice meeting took 3 minutes of
-embeddings and peaked at 1.25 GB of memory (the hour's samples, 220 MB, included).
+Measured on 2 cores (one torch thread): 0.035-0.06 s per second of audio when the machine is otherwise idle,
+5 to 8 times that when other processes keep both cores busy. An hour of a four-voice meeting (3,423 windows):
+3 minutes of embeddings, 1.3 s of clustering, and a peak of 0.95 GB of memory, which includes the hour's
+samples (220 MB) and the VAD's padded copy of them (another 220 MB).
 """
 
 from __future__ import annotations
