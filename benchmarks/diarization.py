@@ -81,8 +81,8 @@ sys.path.insert(0, str(HERE.parent))
 
 from harness import AUDIO, CACHE, peak_rss_mib, write_results
 
+from tests.dialogues import LINES, espeak, espeak_dialogue
 from tests.dialogues import der as frame_der
-from tests.dialogues import espeak, espeak_dialogue
 
 SR = 16000
 CORES = 2
@@ -91,16 +91,7 @@ DER_GOAL = 0.10
 SPEED_GOAL = 0.10
 COLLAR = 0.25
 SENTENCES = [
-    "Good morning, did you manage to read the quarterly report I sent yesterday?",
-    "Yes, I read most of it last night, and the numbers look better than expected.",
-    "That is great news. Do you think we should present it to the board next week?",
-    "I think so, but we need to double check the sales figures for the northern region first.",
-    "Fair point. I will ask the analytics team to verify them by Thursday.",
-    "Perfect. Also, the marketing budget section seemed a little thin to me.",
-    "Agreed, I can expand that part with the campaign results from the spring.",
-    "Sounds good. Let us meet again on Friday morning to finalize everything.",
-    "Friday works for me. Should we invite the finance director as well?",
-    "Yes, please send her an invitation and attach the draft of the report.",
+    *LINES,  # the tests' dialogue lines, then more for the longer sets
     "Will do. By the way, the new office coffee machine is finally working.",
     "That might be the best news I have heard all week, to be honest.",
     "Before we finish, has anyone looked at the shipping delays from last month?",
