@@ -32,7 +32,8 @@ RESULTS = HERE / "results"
 def build(size: str, cache: Path) -> tuple[Path, Path, Path]:
     """fp32 single graph, and the frontend/backend pair cut out of it."""
     from qwen_whisper_compat.convert.checkpoint import Checkpoint
-    from qwen_whisper_compat.convert.onnx_encoder import build_encoder_graph, save_model
+    from qwen_whisper_compat.convert.onnx_encoder import build_encoder_graph
+    from qwen_whisper_compat.convert.onnx_graph import save_model
 
     single, front, back = (cache / f"{size}-{n}.onnx" for n in ("single", "frontend", "backend"))
     if single.exists() and front.exists() and back.exists():

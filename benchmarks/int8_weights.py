@@ -46,7 +46,8 @@ def build(size: str, cache: Path) -> dict[str, Path]:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     from qwen_whisper_compat.convert.checkpoint import Checkpoint
-    from qwen_whisper_compat.convert.onnx_encoder import build_encoder_graph, save_model
+    from qwen_whisper_compat.convert.onnx_encoder import build_encoder_graph
+    from qwen_whisper_compat.convert.onnx_graph import save_model
 
     paths = {name: cache / f"{size}-int8w-{name}.onnx" for name in ("fp32", "int8_signed", "int8_unsigned")}
     if not paths["fp32"].exists():

@@ -18,7 +18,8 @@ import numpy as np
 from qwen_whisper_compat import __version__
 from qwen_whisper_compat.convert.checkpoint import Checkpoint
 from qwen_whisper_compat.convert.gguf_decoder import timestamp_head, write_decoder_gguf
-from qwen_whisper_compat.convert.onnx_encoder import build_encoder_graph, save_model
+from qwen_whisper_compat.convert.onnx_encoder import build_encoder_graph
+from qwen_whisper_compat.convert.onnx_graph import save_model
 from qwen_whisper_compat.convert.quantize import CONVERTERS
 from qwen_whisper_compat.convert.tokenizer import read_tokenizer
 from qwen_whisper_compat.engine.manifest import DECODER_PRECISIONS, ENCODER_PRECISIONS, Manifest, ModelFile, SourceInfo

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import onnx
 
-from qwen_whisper_compat.convert.onnx_encoder import save_model
+from qwen_whisper_compat.convert.onnx_graph import save_model
 
 #: Block size of the int4 MatMulNBits weights (per-block scale and zero point).
 INT4_BLOCK_SIZE = 32
