@@ -5,6 +5,7 @@ conversion leaves nothing behind.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import shutil
@@ -18,11 +19,19 @@ import numpy as np
 from qwen_whisper_compat import __version__
 from qwen_whisper_compat.convert.checkpoint import Checkpoint
 from qwen_whisper_compat.convert.gguf_decoder import timestamp_head, write_decoder_gguf
+from qwen_whisper_compat.convert.onnx_aligner import FLOAT_MATMULS, build_aligner_graph
 from qwen_whisper_compat.convert.onnx_encoder import build_encoder_graph
 from qwen_whisper_compat.convert.onnx_graph import save_model
-from qwen_whisper_compat.convert.quantize import CONVERTERS
+from qwen_whisper_compat.convert.quantize import CONVERTERS, to_int8
 from qwen_whisper_compat.convert.tokenizer import read_tokenizer
-from qwen_whisper_compat.engine.manifest import DECODER_PRECISIONS, ENCODER_PRECISIONS, Manifest, ModelFile, SourceInfo
+from qwen_whisper_compat.engine.manifest import (
+    ALIGNER_GRAPH_PRECISIONS,
+    DECODER_PRECISIONS,
+    ENCODER_PRECISIONS,
+    Manifest,
+    ModelFile,
+    SourceInfo,
+)
 from qwen_whisper_compat.engine.modeldir import ModelDir, describe_file, load_model_dir, write_manifest
 from qwen_whisper_compat.errors import ConversionError, QwenWhisperError
 
@@ -33,6 +42,8 @@ Progress = Callable[[str, int, int], None]
 
 DEFAULT_ENCODER = "fp32"
 DEFAULT_DECODER = "q8_0"
+#: The aligner's onnxruntime decoder graph (benchmarks/aligner_fidelity.py).
+DEFAULT_ALIGNER_GRAPH = "int8"
 
 
 def convert_checkpoint(
@@ -43,6 +54,7 @@ def convert_checkpoint(
     overwrite: bool = False,
     threads: int = 0,
     progress: Progress | None = None,
+    aligner_graph: str = DEFAULT_ALIGNER_GRAPH,
 ) -> ModelDir:
     """Convert an official Qwen3-ASR / Qwen3-ForcedAligner checkpoint folder into a model folder.
 
@@ -54,6 +66,8 @@ def convert_checkpoint(
         overwrite: Replace ``out`` if it already exists.
         threads: Threads for GGUF quantization (0 = all CPUs).
         progress: Optional progress callback.
+        aligner_graph: For an aligner, the precision of its decoder as an onnxruntime graph, one of
+            ``int8 fp32 none`` (``none``: the aligner runs its decoder in llama.cpp only).
 
     Returns:
         The new, validated model folder.
@@ -66,6 +80,10 @@ def convert_checkpoint(
         raise ConversionError(f"unknown encoder precision {encoder!r}; choose one of {', '.join(ENCODER_PRECISIONS)}")
     if decoder not in DECODER_PRECISIONS:
         raise ConversionError(f"unknown decoder precision {decoder!r}; choose one of {', '.join(DECODER_PRECISIONS)}")
+    if aligner_graph not in ALIGNER_GRAPH_PRECISIONS:
+        raise ConversionError(
+            f"unknown aligner graph precision {aligner_graph!r}; choose one of {', '.join(ALIGNER_GRAPH_PRECISIONS)}"
+        )
     ckpt = Checkpoint(src)
     dest = Path(out).absolute()
     if dest.exists() and not overwrite:
@@ -78,6 +96,9 @@ def convert_checkpoint(
         raise ConversionError(f"cannot write to {str(dest)!r}: {e.strerror or e}") from e
     try:
         manifest = _convert_into(ckpt, tmp, encoder, decoder, threads, progress)
+        if ckpt.kind == "aligner" and aligner_graph != "none":
+            graph = _write_aligner_graph(ckpt, tmp, aligner_graph, progress)
+            manifest = dataclasses.replace(manifest, files=(*manifest.files, graph))
         write_manifest(tmp, manifest)
         _move_into_place(tmp, dest)
     except BaseException as e:
@@ -146,6 +167,18 @@ def _convert_into(
         files=tuple(files),
         timestamp_segment_ms=ckpt.timestamp_segment_ms(),
     )
+
+
+def _write_aligner_graph(ckpt: Checkpoint, tmp: Path, precision: str, progress: Progress | None) -> ModelFile:
+    logger.info("building the aligner's onnxruntime decoder graph")
+    fp32_name = "aligner_decoder.fp32.onnx"
+    save_model(build_aligner_graph(ckpt, progress), tmp / fp32_name)
+    name = f"aligner_decoder.{precision}.onnx"
+    if precision == "int8":
+        logger.info("converting the aligner graph to int8")
+        to_int8(tmp / fp32_name, tmp / name, exclude=FLOAT_MATMULS)
+        (tmp / fp32_name).unlink()
+    return describe_file(tmp, "aligner_decoder", name, precision)
 
 
 def _move_into_place(tmp: Path, dest: Path) -> None:

@@ -43,6 +43,13 @@ class GraphBuilder:
         self.nodes.append(helper.make_node(op_type, list(inputs), [out], name=out, **attrs))
         return out
 
+    def split(self, x: str, sizes: list[int], axis: int = -1, hint: str = "split") -> list[str]:
+        """``x`` cut into pieces of ``sizes`` along ``axis``: the one op with several outputs."""
+        outs = [self._name(f"{hint}{i}") for i in range(len(sizes))]
+        node = helper.make_node("Split", [x, self.const_i64(sizes)], outs, name=outs[0], axis=axis)
+        self.nodes.append(node)
+        return outs
+
     # composite helpers ------------------------------------------------------------------------------
     def gelu(self, x: str) -> str:
         # exact GELU = 0.5 * x * (1 + erf(x / sqrt(2))); onnxruntime fuses this pattern into Gelu.
@@ -81,14 +88,14 @@ class GraphBuilder:
         return self.op("Div", self.op("Sub", self.op("Add", a, b), one), b)
 
 
-#: Graphs whose weights pass this size keep them in a ``<file>.data`` file beside the graph: a protobuf message
-#: cannot exceed 2 GB (the aligner's fp32 decoder is 1.8 GB at 0.6B).
-EXTERNAL_DATA_BYTES = 1 << 30
+#: Graphs whose weights pass this size keep them in a ``<file>.data`` file beside the graph, as a protobuf
+#: message cannot exceed 2 GiB. Every graph the converter writes stays below it (the largest, the aligner's fp32
+#: decoder at 0.6B, holds 1.78 GB), so a model folder's graphs are single files.
+EXTERNAL_DATA_BYTES = 1_900_000_000
 
 
 def save_model(model: onnx.ModelProto, path: Path) -> None:
-    """Save ``model`` as one file, or with its weights in ``<name>.data`` when they pass 1 GiB (the largest
-    released encoder, 1.7B fp32, is about 1.2 GB)."""
+    """Save ``model`` as one file, or with its weights in ``<name>.data`` past :data:`EXTERNAL_DATA_BYTES`."""
     size = sum(len(t.raw_data) for t in model.graph.initializer)
     if size <= EXTERNAL_DATA_BYTES:
         onnx.save_model(model, str(path))

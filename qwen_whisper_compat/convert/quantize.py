@@ -34,7 +34,7 @@ class _DropPreprocessHint(logging.Filter):
         return "consider to run pre-processing" not in record.getMessage()
 
 
-def to_int8(src: Path, dst: Path, op_types: Sequence[str] = ("MatMul",)) -> None:
+def to_int8(src: Path, dst: Path, op_types: Sequence[str] = ("MatMul",), exclude: Sequence[str] = ()) -> None:
     """Dynamic int8: MatMul weights quantized per output channel, activations quantized at run time.
 
     The weights are unsigned (QUInt8). onnxruntime multiplies uint8 activations by int8 weights, on x86 CPUs
@@ -43,6 +43,7 @@ def to_int8(src: Path, dst: Path, op_types: Sequence[str] = ("MatMul",)) -> None
     Measured on the 0.6B encoder shape on an AVX2 machine: cosine to fp32 0.99965 against 0.99441, and 3%
     faster (benchmarks/int8_weights.py, results/int8_weights.md). ``op_types`` widens what is quantized: the
     convolution stem ("Conv") measured no faster (benchmarks/encoder_stem.py), so the converter leaves it fp32.
+    Nodes named in ``exclude`` stay float32.
     """
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -56,6 +57,7 @@ def to_int8(src: Path, dst: Path, op_types: Sequence[str] = ("MatMul",)) -> None
             op_types_to_quantize=list(op_types),
             per_channel=True,
             weight_type=QuantType.QUInt8,
+            nodes_to_exclude=list(exclude),
         )
     finally:
         root.removeFilter(hint_filter)

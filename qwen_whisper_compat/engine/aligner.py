@@ -6,8 +6,12 @@ CJK ideograph), the input is ``<|audio_start|> audio <|audio_end|>`` followed by
 timestamp head turns it into a class, and class x 80 ms is the time. The slot times are repaired
 (timestamps.py) and mapped back onto the transcript, so that words keep their spacing and punctuation.
 
-Only the slots' hidden states are computed at the end of the pass (the decoder stops before the
-vocabulary head), and the head is applied here in numpy; it is never padded to the vocabulary.
+The decoder pass runs in one of two engines. Where the folder has the aligner's onnxruntime graph (role
+``aligner_decoder``, written by the converter), that graph computes the layer stack and the head, at the slot
+rows only, and llama.cpp reads just the GGUF's vocabulary (:mod:`.aligner_onnx`; faster, and the GGUF's
+weights are never loaded: benchmarks/results/aligner_fidelity.md). Otherwise (older folders, Qwen3-ASR-GGUF
+exports) llama.cpp runs the pass: only the slots' hidden states are computed at its end (the decoder stops
+before the vocabulary head), and the head is applied here in numpy; it is never padded to the vocabulary.
 """
 
 from __future__ import annotations
@@ -16,10 +20,11 @@ import itertools
 import os
 import unicodedata
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from qwen_whisper_compat.engine.aligner_onnx import OnnxAlignerDecoder
 from qwen_whisper_compat.engine.decoder import GGUFDecoder
 from qwen_whisper_compat.engine.encoder import load_encoder, select_providers
 from qwen_whisper_compat.engine.mel import HOP_LENGTH, SAMPLE_RATE, log_mel_spectrogram
@@ -37,6 +42,10 @@ if TYPE_CHECKING:
 #: The official aligner's limit per call (its head has 5000 classes of 80 ms = 400 s).
 MAX_ALIGN_SECONDS = 180.0
 
+#: Which engine runs the aligner's decoder: ``auto`` takes the onnxruntime graph when the folder has one (and,
+#: with ``exact``, only an fp32 one), else llama.cpp.
+AlignerEngine = Literal["auto", "onnx", "llama"]
+
 
 class ForcedAligner:
     """A loaded aligner model folder (ours, or a Qwen3-ASR-GGUF export).
@@ -45,11 +54,17 @@ class ForcedAligner:
         model: Folder path or :class:`ModelDir` of kind ``aligner``.
         threads: CPU threads (0 = all available).
         device: Where the encoder runs (``cpu``, ``cuda``, ``dml``, ``coreml``, ``auto``).
-        exact: f32 KV cache and no flash attention in the decoder (parity checks).
+        exact: Parity checks: f32 KV cache and no flash attention in llama.cpp, and no int8 graph.
+        engine: Which engine runs the decoder pass (see :data:`AlignerEngine`).
     """
 
     def __init__(
-        self, model: str | os.PathLike[str] | ModelDir, threads: int = 0, device: str = "cpu", exact: bool = False
+        self,
+        model: str | os.PathLike[str] | ModelDir,
+        threads: int = 0,
+        device: str = "cpu",
+        exact: bool = False,
+        engine: AlignerEngine = "auto",
     ) -> None:
         self.model_dir = model if isinstance(model, ModelDir) else load_model_dir(model, kind="aligner")
         manifest = self.model_dir.manifest
@@ -58,32 +73,49 @@ class ForcedAligner:
         self.tokens = manifest.tokens
         self.timestamp = manifest.tokens.timestamp
         self.segment_ms = manifest.timestamp_segment_ms or 80
-        self.encoder = load_encoder(self.model_dir, providers=select_providers(device), threads=threads)
-        self.decoder = GGUFDecoder(
-            self.model_dir.file_path("decoder"),
-            n_ctx=1024,
-            n_threads=threads or None,
-            exact=exact,
-            capture_hidden=True,
-        )
-        self.head = self._load_head()
+        providers = select_providers(device)
+        self.encoder = load_encoder(self.model_dir, providers=providers, threads=threads)
+        self.decoder: GGUFDecoder | OnnxAlignerDecoder
+        graph = next((f for f in manifest.files if f.role == "aligner_decoder"), None)
+        if engine == "onnx" and graph is None:
+            raise ModelFolderError(f"{self.model_dir.path} has no aligner decoder graph; convert the aligner again")
+        if engine == "onnx" or (engine == "auto" and graph is not None and (not exact or graph.precision == "fp32")):
+            assert graph is not None
+            self.decoder = OnnxAlignerDecoder(
+                self.model_dir.path / graph.path, self.model_dir.file_path("decoder"), providers, threads
+            )
+            self.head: np.ndarray | None = None
+        else:
+            self.decoder = GGUFDecoder(
+                self.model_dir.file_path("decoder"),
+                n_ctx=1024,
+                n_threads=threads or None,
+                exact=exact,
+                capture_hidden=True,
+            )
+            self.head = self._load_head(self.decoder)
 
-    def _load_head(self) -> np.ndarray:
+    @property
+    def engine(self) -> Literal["onnx", "llama"]:
+        """The engine that runs the decoder pass."""
+        return "onnx" if isinstance(self.decoder, OnnxAlignerDecoder) else "llama"
+
+    def _load_head(self, decoder: GGUFDecoder) -> np.ndarray:
         n_classes = self.model_dir.manifest.decoder.classify_num
         if any(f.role == "timestamp_head" for f in self.model_dir.manifest.files):
             head = np.load(self.model_dir.file_path("timestamp_head"))
         else:  # a Qwen3-ASR-GGUF export pads the head into the GGUF's output matrix: take its first rows
             try:
-                head = self.decoder.tensor_rows("output.weight", np.arange(n_classes))
+                head = decoder.tensor_rows("output.weight", np.arange(n_classes))
             except KeyError:
                 raise ModelFolderError(f"{self.model_dir.path} has no timestamp head") from None
-        if head.shape != (n_classes, self.decoder.n_embd):
-            expected = (n_classes, self.decoder.n_embd)
+        if head.shape != (n_classes, decoder.n_embd):
+            expected = (n_classes, decoder.n_embd)
             raise ModelFolderError(f"timestamp head has shape {head.shape}, expected {expected}")
         return np.ascontiguousarray(head, dtype=np.float32)
 
     def close(self) -> None:
-        """Free the decoder's native memory."""
+        """Free the decoder's native memory (or the graph's vocabulary and mapped GGUF)."""
         self.decoder.close()
 
     def __enter__(self) -> Self:
@@ -129,13 +161,22 @@ class ForcedAligner:
             slots += [len(ids), len(ids) + 1]
             ids += [self.timestamp, self.timestamp]
         embeds = Prompt(ids, audio_offset=1, n_audio=len(feats)).embed(self.decoder.token_embeddings, feats)
-        with self.decoder.turns.turn(priority):
-            hidden = self.decoder.hidden_states(embeds, slots)
-        logits = hidden @ self.head.T
+        logits = self.slot_logits(embeds, slots, priority)
         classes = logits.argmax(axis=1)
         shifted = logits - logits.max(axis=1, keepdims=True)
         top = 1.0 / np.exp(shifted).sum(axis=1)
         return fix_timestamps((classes * self.segment_ms).tolist()), top
+
+    def slot_logits(self, embeds: np.ndarray, slots: Sequence[int], priority: int = OFFLINE) -> np.ndarray:
+        """Timestamp-class logits ``[len(slots), classes]`` of one causal pass over the prompt rows ``embeds``,
+        in one turn of the decoder."""
+        with self.decoder.turns.turn(priority):
+            if isinstance(self.decoder, OnnxAlignerDecoder):
+                return self.decoder.logits(embeds, slots)
+            hidden = self.decoder.hidden_states(embeds, slots)
+        assert self.head is not None
+        logits: np.ndarray = hidden @ self.head.T
+        return logits
 
 
 def attach_words(

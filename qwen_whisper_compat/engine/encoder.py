@@ -76,7 +76,9 @@ def select_providers(device: str = "cpu") -> list[str]:
     return [*chosen, PROVIDERS["cpu"]]
 
 
-def _session(path: str | os.PathLike[str], providers: Sequence[str] | None, threads: int) -> Any:
+def open_session(path: str | os.PathLike[str], providers: Sequence[str] | None, threads: int) -> Any:
+    """An onnxruntime session over ``path`` with the engine's options (``threads`` intra-op threads, 0 = all
+    physical cores; quiet log); ModelFolderError when onnxruntime cannot load it."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
@@ -106,7 +108,7 @@ class AudioEncoder:
         max_frames: int = 4 * WINDOW_FRAMES,
     ) -> None:
         self.path = Path(path)
-        self._session = _session(path, providers, threads)
+        self._session = open_session(path, providers, threads)
         self.n_mels = int(self._session.get_inputs()[0].shape[0])
         self.max_frames = max(WINDOW_FRAMES, max_frames // WINDOW_FRAMES * WINDOW_FRAMES)
 
@@ -153,8 +155,8 @@ class SplitEncoder:
         max_frames: int = 4 * WINDOW_FRAMES,
     ) -> None:
         self._dims = dims
-        self._front = _session(frontend, providers, threads)
-        self._back = _session(backend, providers, threads)
+        self._front = open_session(frontend, providers, threads)
+        self._back = open_session(backend, providers, threads)
         self._front_in = self._front.get_inputs()[0]
         self._dtype = np.float16 if "float16" in self._front_in.type else np.float32
         self._mask_dtype = np.float16 if "float16" in self._back.get_inputs()[1].type else np.float32

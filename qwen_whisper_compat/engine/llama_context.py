@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from qwen_whisper_compat.engine.gguf_vocab import tokenize
 from qwen_whisper_compat.engine.hidden_capture import HiddenCapture
 from qwen_whisper_compat.engine.llama_runtime import default_threads, llama, model_params
 from qwen_whisper_compat.engine.turns import Turns
@@ -389,13 +390,7 @@ class LlamaContext:
         """Plain BPE of ``text``: no BOS, special-token text is not parsed (reads only the model's vocabulary:
         needs no turn)."""
         self._check_open()
-        data = text.encode("utf-8")
-        cap = len(data) + 8
-        buf = (self._llama.llama_token * cap)()
-        n = self._llama.llama_tokenize(self._vocab, data, len(data), buf, cap, False, False)
-        if n < 0:
-            raise RuntimeError(f"llama_tokenize needs {-n} slots")
-        return list(buf[:n])
+        return tokenize(self._llama, self._vocab, text)
 
     def token_bytes(self, token: int) -> bytes:
         """The bytes a token stands for (special tokens render as their text)."""

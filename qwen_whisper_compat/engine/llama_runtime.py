@@ -1,8 +1,8 @@
 """llama.cpp through llama-cpp-python: the import, the native log routed into ``logging``, the backend set-up.
 
 This module and the modules that call :func:`llama` (:mod:`.decoder`, :mod:`.hidden_capture`,
-:mod:`.llama_quantize`) are the only users of ``llama_cpp``. Nothing is imported or initialised until the
-first call, so importing the package stays cheap.
+:mod:`.llama_quantize`, :mod:`.gguf_vocab`) are the only users of ``llama_cpp``. Nothing is imported or
+initialised until the first call, so importing the package stays cheap.
 
 llama.cpp's own log lines go to the logger ``qwen_whisper_compat.llama`` through llama.cpp's log callback:
 nothing is printed and no file descriptor is redirected.

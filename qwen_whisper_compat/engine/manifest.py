@@ -1,9 +1,11 @@
 """What ``manifest.json`` says: the model folder format's types, and parsing them from JSON.
 
 A model folder holds one converted model: an ONNX audio encoder, a GGUF text decoder (tokenizer inside)
-and, for the forced aligner, the timestamp-classification head as a small ``.npy`` file. The manifest
-records where it came from (checkpoint files and their sha256), every dimension the runtime needs, the
-special token ids, the supported languages, and each file with its precision, size and sha256.
+and, for the forced aligner, the timestamp-classification head as a small ``.npy`` file and, where the
+converter wrote it (role ``aligner_decoder``; folders without it still load), the decoder and head as one
+onnxruntime graph. The manifest records where it came from (checkpoint files and their sha256), every
+dimension the runtime needs, the special token ids, the supported languages, and each file with its
+precision, size and sha256.
 
 This module owns those types and their JSON form; it opens no file (see :mod:`.modeldir`) and imports
 nothing heavy.
@@ -25,9 +27,11 @@ FORMAT_VERSION = 1
 SUPPORTED_FORMAT_VERSIONS = frozenset({1})
 
 Kind = Literal["asr", "aligner"]
-Role = Literal["encoder", "encoder_frontend", "encoder_backend", "decoder", "timestamp_head"]
+Role = Literal["encoder", "encoder_frontend", "encoder_backend", "decoder", "timestamp_head", "aligner_decoder"]
 ENCODER_PRECISIONS = ("fp32", "fp16", "int8", "int4")
 DECODER_PRECISIONS = ("f32", "f16", "q8_0", "q4_k")
+#: Precisions of the aligner's onnxruntime decoder graph (role ``aligner_decoder``; "none" writes none).
+ALIGNER_GRAPH_PRECISIONS = ("int8", "fp32", "none")
 
 
 @dataclass(frozen=True)
