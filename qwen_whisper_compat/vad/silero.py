@@ -68,17 +68,22 @@ class SileroVad:
         """
         samples = as_mono(audio)
         n = -(-samples.size // SILERO_WINDOW)
-        # 64 zeros, the audio, zeros to whole windows: window i with its context is padded[512 i : 512 i + 576]
-        padded = np.zeros(_SILERO_CONTEXT + n * SILERO_WINDOW, dtype=np.float32)
-        padded[_SILERO_CONTEXT : _SILERO_CONTEXT + samples.size] = samples
-        windows = np.lib.stride_tricks.sliding_window_view(padded, _SILERO_CONTEXT + SILERO_WINDOW)[::SILERO_WINDOW]
         h = c = np.zeros(_SILERO_STATE, dtype=np.float32)
         out = np.empty(n, dtype=np.float32)
         for lo in range(0, n, _SILERO_BLOCK):
-            block = np.ascontiguousarray(windows[lo : lo + _SILERO_BLOCK])
+            count = min(_SILERO_BLOCK, n - lo)
+            # the block's windows with their 64 samples of context (zeros before the audio and after its end):
+            # window lo + j is span[512 j : 512 j + 576]. Built per block, so no padded copy of a long input.
+            first = lo * SILERO_WINDOW - _SILERO_CONTEXT
+            span = np.zeros(_SILERO_CONTEXT + count * SILERO_WINDOW, dtype=np.float32)
+            piece = samples[max(first, 0) : first + span.size]
+            span[max(-first, 0) : max(-first, 0) + piece.size] = piece
+            block = np.ascontiguousarray(
+                np.lib.stride_tricks.sliding_window_view(span, _SILERO_CONTEXT + SILERO_WINDOW)[::SILERO_WINDOW]
+            )
             probs, h, c = self._session.run(["speech_probs", "hn", "cn"], {"input": block, "h": h, "c": c})
-            assert isinstance(probs, np.ndarray) and probs.size == block.shape[0]
-            out[lo : lo + block.shape[0]] = probs.reshape(-1)
+            assert isinstance(probs, np.ndarray) and probs.size == count
+            out[lo : lo + count] = probs.reshape(-1)
         return out
 
     def stream(self) -> SileroStream:
