@@ -33,12 +33,35 @@ logger = logging.getLogger("qwen_whisper_compat.cli")
 WORD_OPTIONS = ("highlight_words", "max_line_count", "max_line_width", "max_words_per_line")
 
 
+#: Flags that may stand alone (meaning True) or take ``True`` / ``False``.
+BARE_FLAGS = ("--diarize",)
+
+
+class WhisperArgumentParser(argparse.ArgumentParser):
+    """argparse, except that a :data:`BARE_FLAGS` flag not followed by ``True`` or ``False`` means ``True``.
+
+    argparse gives an optional value (``nargs="?"``) the next word whatever it is, so ``--diarize talk.mp3``
+    would read the audio path as the flag's value; here the path stays an audio file.
+    """
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        words = list(sys.argv[1:] if args is None else args)
+        expanded: list[str] = []
+        for i, word in enumerate(words):
+            expanded.append(word)
+            if word in BARE_FLAGS and (i + 1 == len(words) or words[i + 1] not in ("True", "False")):
+                expanded.append("True")
+        return super().parse_known_args(expanded, namespace)
+
+
 def build_parser(
     prog: str = "qwen-whisper",
     description: str = "Transcribe audio with Qwen3-ASR; the command line of openai-whisper.",
 ) -> argparse.ArgumentParser:
     """whisper's argument parser, plus our own flags."""
-    p = argparse.ArgumentParser(
+    p = WhisperArgumentParser(
         prog=prog,
         description=description,
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,

@@ -158,3 +158,20 @@ def test_batch_and_the_cli_take_the_speaker_flags() -> None:
     for name in ("workers", "threads_per_worker", "gpus_per_worker", "address", "retries"):
         args.pop(name)
     assert "diarize" not in cli.plan(parser, args).transcribe  # without it, nothing changes
+
+
+def test_a_bare_diarize_before_the_audio_leaves_the_audio_alone() -> None:
+    """argparse's optional value would take ``talk.mp3`` as ``--diarize``'s; the parser reads a bare flag as True."""
+    from qwen_whisper_compat import cli
+
+    parser = cli.build_parser()
+    for argv, audio, diarize in (
+        (["--diarize", "talk.mp3"], ["talk.mp3"], True),
+        (["--diarize", "talk.mp3", "b.wav", "--max_speakers", "2"], ["talk.mp3", "b.wav"], True),
+        (["talk.mp3", "--diarize"], ["talk.mp3"], True),
+        (["--diarize", "False", "talk.mp3"], ["talk.mp3"], False),
+        (["--diarize", "True", "talk.mp3"], ["talk.mp3"], True),
+        (["talk.mp3"], ["talk.mp3"], False),
+    ):
+        args = vars(parser.parse_args(argv))
+        assert (args["audio"], args["diarize"]) == (audio, diarize), argv
