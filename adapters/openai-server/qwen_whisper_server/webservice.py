@@ -23,7 +23,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from qwen_whisper_compat import AudioLoadError, Whisper, load_audio
-from qwen_whisper_compat.audio import N_SAMPLES, log_mel_spectrogram, pad_or_trim
 from qwen_whisper_compat.pcm import PcmConverter
 from qwen_whisper_compat.results import ResultDict
 from qwen_whisper_compat.tokenizer import LANGUAGES
@@ -175,8 +174,7 @@ class WebserviceApi:
             data = await _read(upload)
 
             def job(model: Whisper) -> tuple[str, float]:
-                mel = log_mel_spectrogram(pad_or_trim(_samples(data, encode)[:N_SAMPLES]), model.dims.n_mels)
-                _, probs = model.detect_language(mel)
+                probs = model.recognizer.language_probs(_samples(data, encode))  # the first 30 s, as transcribe()
                 code = max(probs, key=probs.__getitem__)
                 return code, float(probs[code])
 

@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
 from qwen_whisper_compat import QwenWhisperError, Whisper, load_audio
-from qwen_whisper_compat.audio import N_SAMPLES, SAMPLE_RATE, log_mel_spectrogram, pad_or_trim
+from qwen_whisper_compat.audio import SAMPLE_RATE
 from qwen_whisper_compat.results import ResultDict
 from qwen_whisper_compat.serving import QueueFull
 from qwen_whisper_compat.tokenizer import LANGUAGES
@@ -162,8 +162,7 @@ class _Plan:
         extra: dict[str, Any] = {"duration": len(samples) / SAMPLE_RATE}
         language = self.language
         if language is None and (self.detect_only or self.probabilities):
-            mel = log_mel_spectrogram(pad_or_trim(samples[:N_SAMPLES]), model.dims.n_mels)
-            _, probs = model.detect_language(mel)
+            probs = model.recognizer.language_probs(samples)  # the first 30 s, as transcribe()
             language = max(probs, key=probs.__getitem__)
             extra["probabilities"] = {code: float(p) for code, p in probs.items() if p > 0.001}
             extra["detected"] = language

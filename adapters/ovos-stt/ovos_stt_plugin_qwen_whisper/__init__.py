@@ -244,9 +244,9 @@ class QwenWhisperSTT(STT):  # type: ignore[misc]
         if self._detector is not None:  # the host bound an audio language detector: use it, as STT does
             return super().detect_language(audio, valid_langs)  # type: ignore[no-any-return]
         allowed = _codes(valid_langs) if valid_langs else self.available_languages
-        mel = whisper.log_mel_spectrogram(whisper.pad_or_trim(audio_samples(audio)), n_mels=self.model.dims.n_mels)
+        samples = audio_samples(audio)
         with self._shared.lock:
-            _, probs = whisper.detect_language(self.model, mel)
+            probs = self.model.recognizer.language_probs(samples)  # the first 30 s, as transcribe()
         candidates = {code: p for code, p in probs.items() if code in allowed} or probs
         total = sum(candidates.values()) or 1.0
         code = max(candidates, key=candidates.__getitem__)
