@@ -155,8 +155,7 @@ class Gate:
         try:
             return self.served.model
         except ModelLoading as e:
-            raise RequestError(503, f"{e}.", kind="server_error", code="model_loading",
-                               headers={"Retry-After": str(LOADING_RETRY_SECONDS)}) from e  # fmt: skip
+            raise loading_error(e) from e
 
     async def guard(
         self,
@@ -220,8 +219,7 @@ class Gate:
                                kind="server_error", code="server_busy",
                                headers={"Retry-After": str(e.retry_after)}) from e  # fmt: skip
         except ModelLoading as e:
-            raise RequestError(503, f"{e}.", kind="server_error", code="model_loading",
-                               headers={"Retry-After": str(LOADING_RETRY_SECONDS)}) from e  # fmt: skip
+            raise loading_error(e) from e
         except AudioLoadError as e:
             raise RequestError(400, f"The audio could not be decoded or its format is not supported ({e})",
                                param="file", code="invalid_value") from e  # fmt: skip
@@ -230,6 +228,12 @@ class Gate:
         except MissingDependencyError as e:  # an optional feature (speaker labels) this server was installed without
             raise RequestError(501, f"This server cannot do that: {e}", kind="server_error",
                                code="not_installed") from e  # fmt: skip
+
+
+def loading_error(e: ModelLoading) -> RequestError:
+    """The 503 answered while the model loads (or after it failed to), with Retry-After."""
+    return RequestError(503, f"{e}.", kind="server_error", code="model_loading",
+                        headers={"Retry-After": str(LOADING_RETRY_SECONDS)})  # fmt: skip
 
 
 __all__ = ["Access", "Gate", "LimitedBody", "UploadTooLarge", "parse_networks"]
