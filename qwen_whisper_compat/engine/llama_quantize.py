@@ -27,9 +27,11 @@ def quantize_gguf(src: Path, dst: Path, precision: str, threads: int = 0) -> Non
     quantize_as(src, dst, QUANT_TYPES[precision], precision, threads)
 
 
-def quantize_as(src: Path, dst: Path, ftype: str, name: str, threads: int = 0) -> None:
+def quantize_as(src: Path, dst: Path, ftype: str, name: str, threads: int = 0, output_type: str | None = None) -> None:
     """Quantize to any llama.cpp file type, ``ftype`` being its ``LLAMA_FTYPE_*`` name (the benchmarks also try
-    types the converter does not offer); ``name`` is what an error calls it.
+    types the converter does not offer); ``name`` is what an error calls it. ``output_type`` (a ``GGML_TYPE_*``
+    name) sets the vocabulary head's type apart (with tied embeddings, as Qwen3-ASR's, the embedding table, which
+    is the head).
 
     Raises:
         ConversionError: llama.cpp failed (its log says why).
@@ -37,6 +39,8 @@ def quantize_as(src: Path, dst: Path, ftype: str, name: str, threads: int = 0) -
     lib = llama()
     params = lib.llama_model_quantize_default_params()
     params.ftype = getattr(lib, ftype)
+    if output_type is not None:
+        params.output_tensor_type = getattr(lib, output_type)
     params.nthread = threads or default_threads()
     rc = lib.llama_model_quantize(str(src).encode(), str(dst).encode(), ctypes.byref(params))
     if rc != 0:
