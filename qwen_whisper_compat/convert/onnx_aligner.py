@@ -62,8 +62,35 @@ def _rope(g: GraphBuilder, x: str, cos: str, sin: str, half: int) -> str:
     return g.op("Add", g.op("Mul", x, cos), g.op("Mul", swapped, sin))
 
 
-def build_aligner_graph(ckpt: Checkpoint, progress: Progress | None = None) -> onnx.ModelProto:
-    """Build the fp32 ONNX graph of ``ckpt``'s aligner decoder and timestamp head."""
+def _fused_attention(
+    g: GraphBuilder, q: str, k: str, v: str, lengths: tuple[str, str], heads: int, kv_heads: int, hd: int, name: str
+) -> str:
+    """Causal grouped-query attention of every row in onnxruntime's ``GroupQueryAttention`` (com.microsoft):
+    q ``[L, heads, hd]`` and k ``[L, kv_heads, hd]`` after RoPE (scale already in q), v ``[L, kv_heads * hd]``;
+    returns ``[L, heads * hd]``."""
+    q3, k3, v3 = (
+        g.op("Reshape", x, g.const_i64([1, -1, n * hd])) for x, n in ((q, heads), (k, kv_heads), (v, kv_heads))
+    )
+    out = name + ".gqa"
+    node = helper.make_node(
+        "GroupQueryAttention",
+        [q3, k3, v3, "", "", lengths[0], lengths[1]],
+        [out, out + "_present_k", out + "_present_v"],
+        name=out,
+        domain="com.microsoft",
+        num_heads=heads,
+        kv_num_heads=kv_heads,
+        scale=1.0,
+    )
+    g.nodes.append(node)
+    return g.op("Squeeze", out, g.const_i64([0]))
+
+
+def build_aligner_graph(
+    ckpt: Checkpoint, progress: Progress | None = None, fused_attention: bool = False
+) -> onnx.ModelProto:
+    """Build the fp32 ONNX graph of ``ckpt``'s aligner decoder and timestamp head (``fused_attention``: every
+    layer but the last attends in onnxruntime's GroupQueryAttention contrib op)."""
     if ckpt.kind != "aligner":
         raise CheckpointError(f"{ckpt.path} is not a forced-aligner checkpoint")
     d = ckpt.decoder_dims()
@@ -95,6 +122,9 @@ def build_aligner_graph(ckpt: Checkpoint, progress: Progress | None = None) -> o
         return g.op("Where", later, g.const_f32(float("-inf")), g.const_f32(0.0), hint="causal_mask")
 
     mask_all = causal_mask(pos)
+    # GroupQueryAttention's lengths: the last key index per batch row (int32 [1]) and the total length (scalar)
+    n32 = g.op("Cast", n_rows, to=TensorProto.INT32)
+    lengths = (g.op("Reshape", g.op("Sub", n32, g.init("one_i32", np.array(1, np.int32))), g.const_i64([1])), n32)
     q_heads = g.const_i64([0, nkv, group, hd])  # [rows, kv, group, hd]
     kv_heads = g.const_i64([0, nkv, hd])
     flat = g.const_i64([0, nh * hd])
@@ -123,12 +153,15 @@ def build_aligner_graph(ckpt: Checkpoint, progress: Progress | None = None) -> o
         q = _rope(g, _rms_norm(g, q, q_norm, eps, name + ".q_norm"), q_cos, q_sin, half)
         k = g.op("Reshape", k, kv_heads)
         k = _rope(g, _rms_norm(g, k, t(p + "self_attn.k_norm.weight"), eps, name + ".k_norm"), cos, sin, half)
-        q = g.op("Transpose", g.op("Reshape", q, q_heads), perm=[1, 2, 0, 3])  # [kv, group, rows, hd]
-        k = g.op("Unsqueeze", g.op("Transpose", k, perm=[1, 2, 0]), g.const_i64([1]))  # [kv, 1, hd, L]
-        v = g.op("Unsqueeze", g.op("Transpose", g.op("Reshape", v, kv_heads), perm=[1, 0, 2]), g.const_i64([1]))
-        scores = g.op("Add", g.op("MatMul", q, k, hint=name + ".scores"), mask)
-        attn = g.op("MatMul", g.op("Softmax", scores, axis=-1), v, hint=name + ".attn")  # [kv, group, rows, hd]
-        attn = g.op("Reshape", g.op("Transpose", attn, perm=[2, 0, 1, 3]), flat)
+        if fused_attention and not last:
+            attn = _fused_attention(g, q, k, v, lengths, nh, nkv, hd, name)
+        else:
+            q = g.op("Transpose", g.op("Reshape", q, q_heads), perm=[1, 2, 0, 3])  # [kv, group, rows, hd]
+            k = g.op("Unsqueeze", g.op("Transpose", k, perm=[1, 2, 0]), g.const_i64([1]))  # [kv, 1, hd, L]
+            v = g.op("Unsqueeze", g.op("Transpose", g.op("Reshape", v, kv_heads), perm=[1, 0, 2]), g.const_i64([1]))
+            scores = g.op("Add", g.op("MatMul", q, k, hint=name + ".scores"), mask)
+            attn = g.op("MatMul", g.op("Softmax", scores, axis=-1), v, hint=name + ".attn")  # [kv, group, rows, hd]
+            attn = g.op("Reshape", g.op("Transpose", attn, perm=[2, 0, 1, 3]), flat)
         attn = g.linear(attn, t(p + "self_attn.o_proj.weight"), None, name + ".o")
         x = g.op("Add", x, attn, hint=name + "_res1")
         h = _rms_norm(g, x, t(p + "post_attention_layernorm.weight"), eps, name + ".ffn_norm")
@@ -159,8 +192,7 @@ def build_aligner_graph(ckpt: Checkpoint, progress: Progress | None = None) -> o
         [helper.make_tensor_value_info(LOGITS_NAME, TensorProto.FLOAT, ["slots", d.classify_num])],
         g.initializers,
     )
-    model = helper.make_model(
-        graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="qwen-whisper-compat"
-    )
+    opsets = [helper.make_opsetid("", OPSET)] + ([helper.make_opsetid("com.microsoft", 1)] if fused_attention else [])
+    model = helper.make_model(graph, opset_imports=opsets, producer_name="qwen-whisper-compat")
     model.ir_version = 8
     return model

@@ -58,6 +58,8 @@ def to_int8(src: Path, dst: Path, op_types: Sequence[str] = ("MatMul",), exclude
             per_channel=True,
             weight_type=QuantType.QUInt8,
             nodes_to_exclude=list(exclude),
+            # contrib ops (GroupQueryAttention) have no ONNX shape inference: their outputs are float
+            extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
         )
     finally:
         root.removeFilter(hint_filter)
