@@ -15,7 +15,6 @@ import contextlib
 import itertools
 import json
 import os
-import re
 import sys
 import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -244,15 +243,6 @@ class WriteTXT(ResultWriter):
         file.writelines(f"{speaker_prefix(segment)}{segment['text'].strip()}\n" for segment in result["segments"])
 
 
-_BLANK_LINE = re.compile(r"\n[^\S\n]*(?=\n)")
-
-
-def cue_text(text: str) -> str:
-    """``text`` without blank lines: in srt and vtt a blank line ends the cue, so a transcript line break
-    doubled inside a segment would cut its cue in two (the rest read as a broken cue). Other text is unchanged."""
-    return _BLANK_LINE.sub("", text)
-
-
 class SubtitlesWriter(ResultWriter):
     """Base of the cue-based formats (VTT, SRT): turns a result into (start, end, text) cues."""
 
@@ -291,7 +281,7 @@ class SubtitlesWriter(ResultWriter):
     def _segment_cues(self, segments: Sequence[Mapping[str, Any]]) -> Iterator[Cue]:
         for segment in segments:
             text = speaker_prefix(segment) + segment["text"].strip().replace("-->", "->")
-            yield self.format_timestamp(segment["start"]), self.format_timestamp(segment["end"]), cue_text(text)
+            yield self.format_timestamp(segment["start"]), self.format_timestamp(segment["end"]), text
 
     def _word_cues(self, segments: Sequence[Mapping[str, Any]], options: LineOptions) -> Iterator[Cue]:
         # a diarized result is packed one speaker's run of segments at a time: no cue mixes two speakers
@@ -301,10 +291,10 @@ class SubtitlesWriter(ResultWriter):
             for cue in pack_words(run_segments, options, get_start(run_segments) or 0.0):
                 if options.highlight_words:
                     for start, end, text in highlighted(cue, self.format_timestamp):
-                        yield start, end, cue_text(prefix + text)
+                        yield start, end, prefix + text
                 else:
                     start, end = self.format_timestamp(cue[0]["start"]), self.format_timestamp(cue[-1]["end"])
-                    yield start, end, cue_text(prefix + "".join(timing["word"] for timing in cue))
+                    yield start, end, prefix + "".join(timing["word"] for timing in cue)
 
     def format_timestamp(self, seconds: float) -> str:
         """``seconds`` in this format's timestamp style."""
