@@ -37,11 +37,11 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "tests"))
 
 from harness import CACHE, peak_rss_mib, run_child, write_results
+from references import DECODER_SHAPES, ort_gemm_gops
 
 WORK = CACHE / "aligner-prefill"
 GGUFS = {"q8_0": "LLAMA_FTYPE_MOSTLY_Q8_0", "bf16": "LLAMA_FTYPE_MOSTLY_BF16", "q4_k": "LLAMA_FTYPE_MOSTLY_Q4_K_M"}
 GRAPHS = ("fp32", "int8", "nbits8", "fp32+gqa", "int8+gqa")
-GEMM_SHAPES = ((830, 1024, 3072), (830, 3072, 1024), (830, 1024, 2048))
 AUDIO_DIRS = (
     HERE.parent.parent / "shared" / "audio",
     Path("/work/shared/audio"),
@@ -155,45 +155,14 @@ def time_prefill(kind: str, path: str, seconds: float, threads: int, repeat: int
 
 
 def gemm_rates(threads: int, repeat: int) -> list[dict[str, float]]:
-    """Child: onnxruntime's raw MatMul rate at the decoder's shapes, fp32 and dynamic int8 (u8 weights)."""
-    import tempfile
-
-    import onnx
-    import onnxruntime as ort
-    from onnx import TensorProto, helper, numpy_helper
-
-    from qwen_whisper_compat.convert.quantize import to_int8
-
-    out = []
-    rng = np.random.default_rng(0)
-    with tempfile.TemporaryDirectory() as tmp:
-        for m, k, n in GEMM_SHAPES:
-            w = numpy_helper.from_array((rng.standard_normal((k, n), dtype=np.float32) * 0.02), "w")
-            graph = helper.make_graph(
-                [helper.make_node("MatMul", ["x", "w"], ["y"], name="mm")], "gemm",
-                [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["m", k])],
-                [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["m", n])], [w],
-            )  # fmt: skip
-            model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-            model.ir_version = 8
-            fp32, int8 = Path(tmp) / f"{m}x{k}x{n}.onnx", Path(tmp) / f"{m}x{k}x{n}.int8.onnx"
-            onnx.save_model(model, str(fp32))
-            to_int8(fp32, int8)
-            x = rng.standard_normal((m, k), dtype=np.float32)
-            row: dict[str, float] = {"m": m, "k": k, "n": n}
-            for name, p in (("fp32", fp32), ("int8", int8)):
-                opts = ort.SessionOptions()
-                opts.intra_op_num_threads = threads
-                sess = ort.InferenceSession(str(p), opts, providers=["CPUExecutionProvider"])
-                sess.run(None, {"x": x})
-                times = []
-                for _ in range(max(5, repeat * 3)):
-                    t0 = time.perf_counter()
-                    sess.run(None, {"x": x})
-                    times.append(time.perf_counter() - t0)
-                row[f"{name}_gops"] = 2 * m * k * n / statistics.median(times) / 1e9
-            out.append(row)
-    return out
+    """Child: onnxruntime's raw MatMul rate at the decoder's shapes, fp32 and dynamic int8 (u8 weights), each the
+    best of ``max(5, 3 * repeat)`` runs (references.py's measurement)."""
+    runs = max(5, repeat * 3)
+    return [
+        {"m": m, "k": k, "n": n, **{f"{name}_gops": ort_gemm_gops(m, k, n, threads, int8, runs)
+                                    for name, int8 in (("fp32", False), ("int8", True))}}
+        for m, k, n in DECODER_SHAPES
+    ]  # fmt: skip
 
 
 def linear_ops(rows: int, slots: int) -> float:
